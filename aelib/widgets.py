@@ -1,0 +1,54 @@
+"""Lecture demos: controls on the left, a picture on the right, redrawn as soon as a control moves.
+
+A demo wraps a plain function ``draw(**values) -> matplotlib Figure``, so tests can call it,
+or set a control's value, without a browser.
+"""
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+
+class Demo(widgets.HBox):
+    """An interactive figure: ``controls`` (name -> widget) feed ``draw``; ``figure`` is the latest one."""
+
+    def __init__(self, draw, controls: dict, title: str):
+        self.draw = draw
+        self.controls = controls
+        self.figure = None
+        self.output = widgets.Output()
+        heading = widgets.HTML(f"<b>{title}</b>")
+        panel = widgets.VBox([heading, *controls.values()], layout=widgets.Layout(min_width="260px"))
+        super().__init__([panel, self.output])
+        self.add_class("aelib-demo")
+        for control in controls.values():
+            control.observe(self._redraw, names="value")
+        self._redraw()
+
+    def values(self) -> dict:
+        """The controls' current values, by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def _redraw(self, _change=None) -> None:
+        if self.figure is not None:
+            plt.close(self.figure)
+        self.figure = self.draw(**self.values())
+        with self.output:
+            self.output.clear_output(wait=True)
+            display(self.figure)
+
+
+def slider(description: str, value: float, min: float, max: float, step: float) -> widgets.FloatSlider:
+    """A float slider that updates continuously, with a stable CSS class for browser tests."""
+    control = widgets.FloatSlider(value=value, min=min, max=max, step=step, description=description,
+                                  continuous_update=True, style={"description_width": "initial"})
+    control.add_class("aelib-slider")
+    return control
+
+
+def int_slider(description: str, value: int, min: int, max: int, step: int = 1) -> widgets.IntSlider:
+    """An integer slider, like :func:`slider`."""
+    control = widgets.IntSlider(value=value, min=min, max=max, step=step, description=description,
+                                continuous_update=True, style={"description_width": "initial"})
+    control.add_class("aelib-slider")
+    return control
