@@ -1,0 +1,102 @@
+"""Where things are, and the nbgrader configuration every step shares."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+LESSONS = REPO / "lessons"
+GRADER_KERNEL = "aelib-grader"
+
+
+class CourseError(Exception):
+    """An instructor's mistake (unknown lesson, missing folder): reported in one line, exit 2."""
+
+
+def lesson_ids() -> list[str]:
+    """The lessons in ``solutions/``, in course order."""
+    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def require_lesson(lesson: str) -> str:
+    """Return ``lesson`` if it exists in ``solutions/``, else raise :class:`CourseError`."""
+    known = lesson_ids()
+    if lesson not in known:
+        raise CourseError(f"unknown lesson {lesson!r}; known lessons: {', '.join(known)}")
+    return lesson
+
+
+def write_config(root: Path, *, source: Path, release: Path, db_url: str | None = None,
+                 cell_timeout: int = 60) -> None:
+    """Write ``root/nbgrader_config.py`` for a course whose steps live under ``root``.
+
+    ``source`` and ``release`` may lie elsewhere (the repository's ``solutions/`` and ``lessons/``);
+    submitted, autograded and feedback folders and the gradebook stay under ``root``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
+    settings = {
+        "CourseDirectory.root": str(root),
+        "CourseDirectory.source_directory": str(source),
+        "CourseDirectory.release_directory": str(release),
+        "CourseDirectory.submitted_directory": "submitted",
+        "CourseDirectory.autograded_directory": "autograded",
+        "CourseDirectory.feedback_directory": "feedback",
+        "CourseDirectory.db_url": db_url,
+        "Execute.timeout": int(cell_timeout),
+        "Execute.kernel_name": GRADER_KERNEL,
+        "Execute.shutdown_kernel": "immediate",
+        "OverwriteCells.add_missing_cells": True,
+        "ClearSolutions.code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"},
+    }
+    lines = ["# Written by autograder; edit the command-line options instead.", "c = get_config()  # noqa"]
+    for key, value in settings.items():
+        lines.append(f"c.{key} = {value!r}")
+    (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+
+
+def write_kernel(root: Path, memory_mb: int, threads: int) -> Path:
+    """Install the grading kernelspec under ``root/jupyter`` and return that data folder.
+
+    The kernel is this interpreter started through :mod:`autograder.kernel`, which caps its
+    memory at ``memory_mb`` MiB; it computes on ``threads`` threads (parallel kernels that
+    together ask for more threads than there are cores slow each other down many times over),
+    progress bars are off and plots render off-screen.
+    """
+    data_dir = root / "jupyter"
+    spec_dir = data_dir / "kernels" / GRADER_KERNEL
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "autograder.kernel", str(memory_mb), "-f", "{connection_file}"],
+        "display_name": "aelib grader",
+        "language": "python",
+        "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return data_dir
+
+
+def run_nbgrader(root: Path, *args: str, timeout: float | None = None, jupyter_path: Path | None = None):
+    """Run ``nbgrader ARGS`` with ``root`` as the course folder; return the CompletedProcess.
+
+    nbgrader starts ``alembic`` by name, so this interpreter's ``bin/`` goes first on PATH.
+    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process group is killed).
+    """
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    if jupyter_path is not None:
+        env["JUPYTER_PATH"] = str(jupyter_path)
+    process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, output, None)

@@ -1,0 +1,222 @@
+"""Grade a flat folder of submissions with nbgrader and write one row per student.
+
+The steps for ``grade(lesson, folder, out)``:
+
+1. prepare a course under ``out/nbgrader`` (source copied from ``solutions/``, the assignment
+   generated into the gradebook, a grading kernel with a memory cap);
+2. for every ``<student>.ipynb`` in the folder, in parallel: inspect it against the release
+   (unreadable, wrong lesson, tampered), copy it into nbgrader's layout and run
+   ``nbgrader autograde`` (test cells restored from the gradebook, a time limit per cell and per
+   notebook);
+3. ``nbgrader generate_feedback`` and ``nbgrader export`` once for the class;
+4. ``out/grades.csv`` from the gradebook, and feedback pages in ``out/feedback/<student>/``.
+
+A submission that cannot be graded gets a row with a non-ok status and no score in the gradebook,
+so a failed regrade never leaves an older score behind.
+"""
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.course import SOLUTIONS, CourseError, require_lesson, run_nbgrader, write_config, write_kernel
+from autograder.inspect_submission import inspect
+
+STATUSES = {
+    "ok": "graded normally",
+    "tampered": "graded, but a test or locked cell was edited, deleted, duplicated or re-labelled "
+                "(the original cells were restored before grading)",
+    "timeout": "a cell ran past --timeout (interrupted, the rest was graded) or the notebook past "
+               "--notebook-timeout (not graded)",
+    "memory": "a cell ran out of the kernel's memory cap (the rest was graded)",
+    "kernel-died": "the kernel died while grading (not graded)",
+    "unreadable": "the file is not a readable notebook (not graded)",
+    "wrong-lesson": "the notebook holds none of this lesson's exercises (not graded)",
+    "error": "nbgrader failed on this submission (not graded); see the detail column",
+}
+NOT_GRADED = {"unreadable", "wrong-lesson", "kernel-died", "error"}
+
+
+@dataclass
+class Row:
+    """One line of grades.csv. ``score``/``max_score`` count autograded points only."""
+
+    student: str
+    lesson: str
+    score: float = 0.0
+    max_score: float = 0.0
+    status: str = "ok"
+    manual_score: float | str = ""
+    manual_max_score: float = 0.0
+    detail: str = ""
+
+
+def student_ids(files: list[Path]) -> dict[str, Path]:
+    """Map each file to a student id nbgrader accepts (letters, digits, ``._@+-``), kept unique."""
+    ids: dict[str, Path] = {}
+    for path in files:
+        base = re.sub(r"[^A-Za-z0-9._@+-]", "_", path.stem).strip(".") or "student"
+        candidate, n = base, 1
+        while candidate in ids:
+            n += 1
+            candidate = f"{base}-{n}"
+        ids[candidate] = path
+    return ids
+
+
+def prepare_course(lesson: str, root: Path, *, db_url, cell_timeout: int, memory_mb: int, threads: int) -> Path:
+    """Set up nbgrader's folders under ``root`` and (re)generate ``lesson``; return the jupyter path."""
+    source = root / "source"
+    shutil.rmtree(source / lesson, ignore_errors=True)
+    shutil.copytree(SOLUTIONS / lesson, source / lesson)
+    write_config(root, source=Path("source"), release=Path("release"), db_url=db_url, cell_timeout=cell_timeout)
+    jupyter_path = write_kernel(root, memory_mb, threads)
+    result = run_nbgrader(root, "generate_assignment", lesson, "--force", "--log-level=WARN")
+    if result.returncode != 0:
+        raise CourseError(f"nbgrader generate_assignment failed for {lesson}: {result.stdout.strip()[-500:]}")
+    return jupyter_path
+
+
+def _forget(db_url: str, lesson: str, student: str) -> None:
+    """Remove any earlier submission of ``student`` from the gradebook."""
+    with Gradebook(db_url) as gb:
+        try:
+            gb.remove_submission(lesson, student)
+        except MissingEntry:
+            pass
+
+
+def _error_names(notebook: Path) -> set[str]:
+    """Names of the errors raised in the graded notebook's cells."""
+    nb = nbformat.read(notebook, as_version=4)
+    return {out.get("ename", "") for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if out.get("output_type") == "error"}
+
+
+class Grader:
+    """Grades one lesson's submissions in a course folder; one instance per ``grade`` call."""
+
+    def __init__(self, lesson: str, root: Path, db_url: str, jupyter_path: Path, notebook_timeout: float):
+        self.lesson, self.root, self.db_url = lesson, root, db_url
+        self.jupyter_path, self.notebook_timeout = jupyter_path, notebook_timeout
+        self.release_nb = nbformat.read(root / "release" / lesson / f"{lesson}.ipynb", as_version=4)
+
+    def _clear(self, student: str) -> None:
+        for step in ("submitted", "autograded", "feedback"):
+            shutil.rmtree(self.root / step / student / self.lesson, ignore_errors=True)
+
+    def grade_one(self, student: str, path: Path) -> Row:
+        """Inspect and autograde one submission; the row's scores are filled in later."""
+        self._clear(student)
+        row = Row(student, self.lesson)
+        found = inspect(path, self.release_nb)
+        row.status, row.detail = found.status, found.detail
+        if found.status in NOT_GRADED:
+            _forget(self.db_url, self.lesson, student)
+            return row
+        target = self.root / "submitted" / student / self.lesson
+        target.mkdir(parents=True)
+        shutil.copyfile(path, target / f"{self.lesson}.ipynb")
+        try:
+            result = run_nbgrader(self.root, "autograde", self.lesson, f"--student={student}", "--force",
+                                  timeout=self.notebook_timeout, jupyter_path=self.jupyter_path)
+        except subprocess.TimeoutExpired:
+            result = None
+        graded = self.root / "autograded" / student / self.lesson / f"{self.lesson}.ipynb"
+        if result is None or result.returncode != 0 or not graded.exists():
+            _forget(self.db_url, self.lesson, student)
+            self._clear(student)
+            if result is None:
+                row.status, row.detail = "timeout", f"the notebook ran past {self.notebook_timeout:g} s"
+            elif "DeadKernelError" in result.stdout or "Kernel died" in result.stdout:
+                row.status, row.detail = "kernel-died", "the kernel died while running the notebook"
+            else:
+                row.status, row.detail = "error", result.stdout.strip().splitlines()[-1][:200] if result.stdout.strip() else ""
+            return row
+        errors = _error_names(graded)
+        if row.status == "ok" and "CellTimeoutError" in errors:
+            row.status, row.detail = "timeout", "a cell ran past the time limit and was interrupted"
+        elif row.status == "ok" and "MemoryError" in errors:
+            row.status, row.detail = "memory", "a cell ran out of memory"
+        return row
+
+    def fill_scores(self, rows: list[Row]) -> None:
+        """Read autograded and manual points for every row from the gradebook."""
+        with Gradebook(self.db_url) as gb:
+            notebook = gb.find_notebook(self.lesson, self.lesson)
+            manual = {cell.name for cell in notebook.solution_cells}
+            for row in rows:
+                row.max_score = sum(c.max_score for c in notebook.grade_cells if c.name not in manual)
+                row.manual_max_score = sum(c.max_score for c in notebook.grade_cells if c.name in manual)
+                if row.status in NOT_GRADED or row.status == "timeout" and "notebook" in row.detail:
+                    continue
+                submitted = gb.find_submission_notebook(self.lesson, self.lesson, row.student)
+                row.score = sum(g.score for g in submitted.grades if g.name not in manual)
+                manual_grades = [g for g in submitted.grades if g.name in manual]
+                if not any(g.needs_manual_grade for g in manual_grades):
+                    row.manual_score = sum(g.score for g in manual_grades)
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    """Write ``rows`` to ``path`` atomically (a half-written file never replaces a good one)."""
+    partial = path.with_suffix(".csv.partial")
+    with open(partial, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(asdict(row))
+    os.replace(partial, path)
+
+
+def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_timeout: int = 60,
+          notebook_timeout: float = 600, memory_mb: int = 4096, db_url: str | None = None) -> list[Row]:
+    """Grade every ``*.ipynb`` in ``submissions`` for ``lesson``; write ``out/grades.csv`` and feedback.
+
+    Returns the rows, one per submitted file, in file-name order.
+    """
+    require_lesson(lesson)
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.is_dir():
+        raise CourseError(f"submissions folder {submissions} does not exist")
+    files = sorted(p for p in submissions.iterdir() if p.suffix == ".ipynb" and p.is_file())
+    if not files:
+        raise CourseError(f"no .ipynb files in {submissions}")
+    root = (out / "nbgrader").resolve()
+    db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
+    workers = max(1, workers)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    jupyter_path = prepare_course(lesson, root, db_url=db_url, cell_timeout=cell_timeout, memory_mb=memory_mb,
+                                  threads=threads)
+    grader = Grader(lesson, root, db_url, jupyter_path, notebook_timeout)
+    students = student_ids(files)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(grader.grade_one, students, students.values()))
+    grader.fill_scores(rows)
+    publish_feedback(lesson, root, out, rows)
+    run_nbgrader(root, "export", f"--to={out / 'nbgrader_export.csv'}", "--log-level=WARN")
+    write_csv(rows, out / "grades.csv")
+    return rows
+
+
+def publish_feedback(lesson: str, root: Path, out: Path, rows: list[Row]) -> None:
+    """Generate nbgrader's feedback pages and copy each graded student's to ``out/feedback/<student>/``.
+
+    A student whose submission was not graded this time keeps no feedback from an earlier run.
+    """
+    graded = [row.student for row in rows if row.status not in NOT_GRADED and row.score is not None]
+    if graded:
+        run_nbgrader(root, "generate_feedback", lesson, "--force", "--log-level=WARN")
+    for row in rows:
+        target = out / "feedback" / row.student
+        shutil.rmtree(target, ignore_errors=True)
+        pages = root / "feedback" / row.student / lesson
+        if row.student in graded and pages.is_dir():
+            shutil.copytree(pages, target)
