@@ -1,0 +1,31 @@
+# Two commands set everything up: `make demo` and `make test`. See README.md.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Any torch in pyproject's range works; this pin is what CI installs (a CPU build on our machines).
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: demo test lab release clean
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+.venv: $(VENV)/installed
+
+demo: $(VENV)/installed  ## build the student release and grade a demo class end to end
+	$(PY) -m autograder demo --out demo-out
+
+test: $(VENV)/installed  ## the whole test suite
+	$(PY) -m pytest
+
+lab: $(VENV)/installed  ## JupyterLab on the student notebooks
+	$(VENV)/bin/jupyter lab lessons/
+
+release: $(VENV)/installed  ## regenerate lessons/ from solutions/
+	$(PY) -m autograder release
+
+clean:
+	rm -rf demo-out .pytest_cache

@@ -1,0 +1,108 @@
+"""Made-up classes of submissions, one per lesson, each student with the grade they must get.
+
+A student is a set of answers (grade id -> source) laid over the reference answers, or a file
+written by hand (``raw``), plus optional edits to locked cells (``tamper``).
+"""
+
+from dataclasses import dataclass, field
+
+import nbformat
+
+from autograder.submissions import reference_answers, submission
+
+
+@dataclass
+class Student:
+    name: str
+    score: float
+    status: str = "ok"
+    answers: dict = field(default_factory=dict)  # overrides of the reference answers
+    blank: bool = False  # start from the blank release instead of the reference
+    tamper: dict = field(default_factory=dict)  # grade id of a locked cell -> new source
+    raw: str | None = None  # the file's whole text, for broken uploads
+
+    def write(self, lesson: str, folder) -> None:
+        path = folder / f"{self.name}.ipynb"
+        if self.raw is not None:
+            path.write_text(self.raw)
+            return
+        answers = {} if self.blank else reference_answers(lesson)
+        nb = submission(lesson, {**answers, **self.answers})
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in self.tamper:
+                cell.source = self.tamper[grade_id]
+        nbformat.write(nb, path)
+
+
+NOT_A_LESSON = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")]))
+
+LESSON_01 = [
+    Student("reference", 7),
+    Student("blank", 0, blank=True),
+    Student("no-sigmoid-derivative", 4, answers={"ex-gradients": '''def gradients(x, params):
+    h, x_hat = forward(x, params)
+    d_out = 2.0 * (x_hat - x) / x.shape[0]
+    d_hid = d_out @ params["W_dec"].T
+    return {"W_enc": x.T @ d_hid, "b_enc": d_hid.sum(0), "W_dec": h.T @ d_out, "b_dec": d_out.sum(0)}'''}),
+    Student("sum-not-mean", 6, answers={"ex-loss": '''def reconstruction_loss(x, x_hat):
+    return float(((x_hat - x) ** 2).sum())'''}),
+    Student("written-differently", 7, answers={
+        "ex-forward": '''def forward(x, params):
+    x = np.asarray(x, dtype=np.float32)
+    a = np.einsum("nd,dh->nh", x, params["W_enc"].astype(np.float32)) + params["b_enc"]
+    h = 0.5 * (1.0 + np.tanh(0.5 * a))          # the same sigmoid, another formula
+    return h, np.einsum("nh,hd->nd", h, params["W_dec"]) + params["b_dec"]''',
+        "ex-loss": '''def reconstruction_loss(x, x_hat):
+    return np.mean((np.asarray(x) - np.asarray(x_hat)) ** 2) * np.shape(x)[1]''',
+        "ex-gradients": '''def gradients(x, params):
+    x = np.asarray(x, dtype=np.float32)
+    N, D = x.shape
+    H = params["W_enc"].shape[1]
+    h, x_hat = forward(x, params)
+    g = {name: np.zeros(value.shape, dtype=np.float32) for name, value in params.items()}
+    for n in range(N):
+        err = 2.0 * (x_hat[n] - x[n]) / N
+        g["b_dec"] += err
+        g["W_dec"] += np.outer(h[n], err)
+        for j in range(H):
+            d = float(np.dot(params["W_dec"][j], err)) * h[n, j] * (1 - h[n, j])
+            g["b_enc"][j] += d
+            g["W_enc"][:, j] += d * x[n]
+    return g''',
+        "ex-train-bottleneck": '''import torch
+from torch import nn
+
+class SmallAutoencoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(64, 96), nn.Tanh(), nn.Linear(96, 12))
+        self.decoder = nn.Sequential(nn.Linear(12, 96), nn.Tanh(), nn.Linear(96, 64), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+def train_bottleneck_autoencoder(x_train, seed=0):
+    torch.manual_seed(seed)
+    model = SmallAutoencoder()
+    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    x = torch.as_tensor(x_train)
+    for epoch in range(60):
+        for batch in torch.randperm(len(x)).split(32):
+            loss = ((model(x[batch]) - x[batch]) ** 2).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return model'''}),
+    Student("copy-through-cheat", 5, answers={"ex-train-bottleneck": '''def train_bottleneck_autoencoder(x_train, seed=0):
+    model = models.mlp_autoencoder([64, 64], activation=None, seed=seed)
+    train.fit(model, x_train, num_epochs=30, lr=1e-2, progress=False)
+    return model'''}),
+    Student("edits-a-test", 4, status="tampered", tamper={"test-gradients": "pass"}, answers={
+        "ex-gradients": '''def gradients(x, params):
+    return {name: np.zeros_like(value) for name, value in params.items()}'''}),
+    Student("broken-upload", 0, status="unreadable", raw='{"cells": [ {"cell_type": "code", "sour'),
+    Student("other-notebook", 0, status="wrong-lesson", raw=NOT_A_LESSON),
+]
+
+CLASSES = {"01-copy-through": LESSON_01}

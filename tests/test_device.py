@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from aelib import device
+
+
+@pytest.fixture
+def no_override(monkeypatch):
+    monkeypatch.delenv(device.ENV_VAR, raising=False)
+
+
+def _available(monkeypatch, cuda: bool, mps: bool):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(device, "_mps_available", lambda: mps)
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_preference_order(monkeypatch, no_override, cuda, mps, expected):
+    _available(monkeypatch, cuda, mps)
+    assert device.pick_device().type == expected
+
+
+def test_cpu_here_without_accelerator(no_override):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert device.pick_device() in (torch.device("cpu"), torch.device("mps"))
+
+
+def test_environment_overrides(monkeypatch):
+    _available(monkeypatch, cuda=True, mps=False)
+    monkeypatch.setenv(device.ENV_VAR, "cpu")
+    assert device.pick_device() == torch.device("cpu")
+
+
+def test_unavailable_request_says_so(monkeypatch):
+    _available(monkeypatch, cuda=False, mps=False)
+    monkeypatch.setenv(device.ENV_VAR, "cuda")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        device.pick_device()
+    monkeypatch.setenv(device.ENV_VAR, "mps")
+    with pytest.raises(RuntimeError, match="MPS"):
+        device.pick_device()
+
+
+def test_bad_name(monkeypatch):
+    monkeypatch.setenv(device.ENV_VAR, "gpu-please")
+    with pytest.raises(ValueError, match="not a device name"):
+        device.pick_device()

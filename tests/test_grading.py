@@ -1,0 +1,70 @@
+"""The grading pipeline end to end: a made-up class gets exactly the grades it should."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.grade import grade
+from tests.classes import CLASSES
+from tests.notebooks import REPO
+
+
+def _read_csv(path):
+    with open(path, newline="") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.mark.parametrize("lesson", sorted(CLASSES))
+def test_a_class_gets_the_expected_grades(lesson, tmp_path):
+    students = CLASSES[lesson]
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for student in students:
+        student.write(lesson, folder)
+    out = tmp_path / "out"
+    grade(lesson, folder, out, workers=2)
+
+    table = _read_csv(out / "grades.csv")
+    assert sorted(table) == sorted(s.name for s in students), "exactly one row per submission"
+    full = float(table[students[0].name]["max_score"])
+    got = {name: (float(row["score"]), row["status"]) for name, row in table.items()}
+    expected = {s.name: (float(s.score), s.status) for s in students}
+    assert got == expected
+    assert all(float(row["max_score"]) == full and row["lesson"] == lesson for row in table.values())
+    for student in students:
+        page = out / "feedback" / student.name / f"{lesson}.html"
+        assert page.exists() == (student.status not in ("unreadable", "wrong-lesson")), student.name
+
+
+def test_a_failed_regrade_replaces_the_old_score(tmp_path):
+    lesson = "01-copy-through"
+    reference = CLASSES[lesson][0]
+    folder, out = tmp_path / "export", tmp_path / "out"
+    folder.mkdir()
+    reference.write(lesson, folder)
+    first = grade(lesson, folder, out)
+    assert (first[0].score, first[0].status) == (first[0].max_score, "ok")
+
+    (folder / f"{reference.name}.ipynb").write_text("not a notebook any more")
+    second = grade(lesson, folder, out)
+    assert (second[0].score, second[0].status) == (0, "unreadable")
+    assert _read_csv(out / "grades.csv")[reference.name]["status"] == "unreadable"
+    assert not (out / "feedback" / reference.name).exists()
+    with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}") as gb:
+        with pytest.raises(MissingEntry):
+            gb.find_submission(lesson, reference.name)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["grade", "99-nothing", "somewhere", "--out", "x"], "unknown lesson '99-nothing'"),
+    (["grade", "01-copy-through", "no-such-folder", "--out", "x"], "does not exist"),
+    (["release", "99-nothing"], "unknown lesson"),
+])
+def test_instructor_mistakes_get_one_line_and_exit_2(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "autograder", *args], cwd=tmp_path, capture_output=True,
+                            text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
