@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import lesson_ids
-from autograder.grade import grade
+from autograder.grade import NOT_GRADED, grade
 from autograder.release import release
 from autograder.submissions import answer_cells, reference_answers, submission
 
@@ -34,7 +34,10 @@ def main(out: Path = Path("demo-out"), lesson: str | None = None) -> int:
     print()
     print(f"{'student':10s} {'score':>6s} {'max':>5s}  {'status':12s} {'manual':>7s}")
     for row in rows:
-        manual = f"{row.manual_score}/{row.manual_max_score:g}" if row.manual_score != "" else f"?/{row.manual_max_score:g}"
+        if row.status in NOT_GRADED:
+            manual = "-"
+        else:
+            manual = f"{row.manual_score if row.manual_score != '' else '?'}/{row.manual_max_score:g}"
         print(f"{row.student:10s} {row.score:6g} {row.max_score:5g}  {row.status:12s} {manual:>7s}")
     print()
     print(f"grade table:    {out / 'grades.csv'}")

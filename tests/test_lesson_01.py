@@ -1,4 +1,4 @@
-"""Training thresholds are calibrated: the reference passes on 5 seeds, known-wrong models fail."""
+"""Lesson 01: the training threshold is calibrated (reference passes on 5 seeds, known-wrong models fail)."""
 
 import numpy as np
 import pytest

@@ -1,43 +1,8 @@
-"""Made-up classes of submissions, one per lesson, each student with the grade they must get.
+"""Lesson 01-copy-through: the class and the grade each student must get (7 autograded points)."""
 
-A student is a set of answers (grade id -> source) laid over the reference answers, or a file
-written by hand (``raw``), plus optional edits to locked cells (``tamper``).
-"""
+from tests.classes import NOT_A_LESSON, Student
 
-from dataclasses import dataclass, field
-
-import nbformat
-
-from autograder.submissions import reference_answers, submission
-
-
-@dataclass
-class Student:
-    name: str
-    score: float
-    status: str = "ok"
-    answers: dict = field(default_factory=dict)  # overrides of the reference answers
-    blank: bool = False  # start from the blank release instead of the reference
-    tamper: dict = field(default_factory=dict)  # grade id of a locked cell -> new source
-    raw: str | None = None  # the file's whole text, for broken uploads
-
-    def write(self, lesson: str, folder) -> None:
-        path = folder / f"{self.name}.ipynb"
-        if self.raw is not None:
-            path.write_text(self.raw)
-            return
-        answers = {} if self.blank else reference_answers(lesson)
-        nb = submission(lesson, {**answers, **self.answers})
-        for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id in self.tamper:
-                cell.source = self.tamper[grade_id]
-        nbformat.write(nb, path)
-
-
-NOT_A_LESSON = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")]))
-
-LESSON_01 = [
+STUDENTS = [
     Student("reference", 7),
     Student("blank", 0, blank=True),
     Student("no-sigmoid-derivative", 4, answers={"ex-gradients": '''def gradients(x, params):
@@ -104,5 +69,3 @@ def train_bottleneck_autoencoder(x_train, seed=0):
     Student("broken-upload", 0, status="unreadable", raw='{"cells": [ {"cell_type": "code", "sour'),
     Student("other-notebook", 0, status="wrong-lesson", raw=NOT_A_LESSON),
 ]
-
-CLASSES = {"01-copy-through": LESSON_01}
