@@ -52,7 +52,17 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
         "OverwriteCells.add_missing_cells": True,
         "ClearSolutions.code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"},
     }
-    lines = ["# Written by autograder; edit the command-line options instead.", "c = get_config()  # noqa"]
+    lines = [
+        "# Written by autograder; edit the command-line options instead.",
+        "from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor",
+        "from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, GetGrades,",
+        "    IgnorePattern, LimitOutput, SaveAutoGrades)",
+        "from autograder.preprocessors import HideHiddenTests, StderrIsNotFailure",
+        "c = get_config()  # noqa",
+        "c.Autograde.autograde_preprocessors = [Execute, StderrIsNotFailure, IgnorePattern, ClearMetadataPreprocessor,",
+        "    LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]",
+        "c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]",
+    ]
     for key, value in settings.items():
         lines.append(f"c.{key} = {value!r}")
     (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
@@ -73,7 +83,7 @@ def write_kernel(root: Path, memory_mb: int, threads: int) -> Path:
         "argv": [sys.executable, "-m", "autograder.kernel", str(memory_mb), "-f", "{connection_file}"],
         "display_name": "aelib grader",
         "language": "python",
-        "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"},
+        "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return data_dir

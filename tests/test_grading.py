@@ -37,6 +37,9 @@ def test_a_class_gets_the_expected_grades(lesson, tmp_path):
     for student in students:
         page = out / "feedback" / student.name / f"{lesson}.html"
         assert page.exists() == (student.status not in ("unreadable", "wrong-lesson")), student.name
+        if page.exists():
+            html = page.read_text()
+            assert "HIDDEN TESTS" not in html and "hidden tests ran here" in html.lower(), student.name
 
 
 def test_a_failed_regrade_replaces_the_old_score(tmp_path):

@@ -1,6 +1,9 @@
 """Lesson 01-copy-through: the class and the grade each student must get (7 autograded points)."""
 
+from autograder.submissions import reference_answers
 from tests.classes import NOT_A_LESSON, Student
+
+REFERENCE = reference_answers("01-copy-through")
 
 STUDENTS = [
     Student("reference", 7),
@@ -59,6 +62,9 @@ def train_bottleneck_autoencoder(x_train, seed=0):
             loss.backward()
             optimiser.step()
     return model'''}),
+    Student("noisy-but-right", 7, answers={"ex-forward": REFERENCE["ex-forward"].replace(
+        '    """\n', '    """\n    import sys, warnings\n    print("debugging forward", file=sys.stderr)\n'
+        '    warnings.warn("a warning from the student")\n', 1)}),
     Student("copy-through-cheat", 5, answers={"ex-train-bottleneck": '''def train_bottleneck_autoencoder(x_train, seed=0):
     model = models.mlp_autoencoder([64, 64], activation=None, seed=seed)
     train.fit(model, x_train, num_epochs=30, lr=1e-2, progress=False)
