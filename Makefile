@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Any torch in pyproject's range works; this pin is what CI installs (a CPU build on our machines).
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test lab release clean
+.PHONY: demo test lab release bench clean
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,6 @@ release: $(VENV)/installed  ## regenerate lessons/ from solutions/
 
 clean:
 	rm -rf demo-out .pytest_cache
+
+bench: $(VENV)/installed  ## benchmarks: writes benchmarks/results.json and BENCHMARKS.md
+	$(PY) -m benchmarks

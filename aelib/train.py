@@ -88,15 +88,16 @@ def fit(
     x_train = as_float_tensor(x_train, "x_train").to(device)
     x_val = None if x_val is None else as_float_tensor(x_val, "x_val").to(device)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    fused = device.type in ("cpu", "cuda")  # one kernel for all parameters where torch has it
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
     history, best, best_state = History(), float("inf"), None
     start = time.perf_counter()
     model.train()
     for _ in tqdm(range(num_epochs), desc="epochs", disable=not progress, leave=False):
-        order = torch.randperm(len(x_train), generator=generator).to(device)
+        shuffled = x_train[torch.randperm(len(x_train), generator=generator).to(device)]  # one gather per epoch
         total = torch.zeros((), device=device)
         for i in range(0, len(x_train), batch_size):
-            batch = x_train[order[i : i + batch_size]]
+            batch = shuffled[i : i + batch_size]  # a view: no copy per batch
             loss = _check_scalar(loss_fn(model, batch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

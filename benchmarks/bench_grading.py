@@ -1,0 +1,54 @@
+"""Grading a class: stock ``nbgrader autograde`` (serial) against ``autograder grade --workers 2``."""
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+
+from autograder.course import SOLUTIONS, run_nbgrader
+from autograder.grade import grade
+from autograder.submissions import reference_answers, submission
+
+
+def _stock_nbgrader(lesson: str, folder: Path, root: Path) -> tuple[float, dict]:
+    """nbgrader as it comes: one ``autograde`` command for the whole class. Returns (seconds, scores)."""
+    shutil.copytree(SOLUTIONS / lesson, root / "source" / lesson)
+    (root / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.root = {str(root)!r}\nc.Execute.timeout = 600\n")
+    run_nbgrader(root, "generate_assignment", lesson, "--log-level=WARN")
+    for path in sorted(folder.glob("*.ipynb")):
+        target = root / "submitted" / path.stem / lesson
+        target.mkdir(parents=True)
+        shutil.copyfile(path, target / f"{lesson}.ipynb")
+    start = time.perf_counter()
+    result = run_nbgrader(root, "autograde", lesson, "--log-level=WARN")
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"stock nbgrader failed:\n{result.stdout[-2000:]}")
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        scores = {s.student.id: s.score for s in gb.assignment_submissions(lesson)}
+    return seconds, scores
+
+
+def grading(lesson: str = "01-copy-through", class_size: int = 16, workers: int = 2) -> dict:
+    """Both graders on the same class of reference submissions; their scores must agree."""
+    with tempfile.TemporaryDirectory(prefix="aelib-bench-") as tmp:
+        tmp = Path(tmp)
+        folder = tmp / "export"
+        folder.mkdir()
+        nb = submission(lesson, reference_answers(lesson))
+        for i in range(class_size):
+            nbformat.write(nb, folder / f"student{i:02d}.ipynb")
+        stock_seconds, stock_scores = _stock_nbgrader(lesson, folder, tmp / "stock")
+        start = time.perf_counter()
+        rows = grade(lesson, folder, tmp / "ours", workers=workers)
+        ours_seconds = time.perf_counter() - start
+    ours_scores = {row.student: row.score + (row.manual_score or 0) for row in rows}
+    if ours_scores != stock_scores:
+        raise RuntimeError(f"the graders disagree: stock {stock_scores}, ours {ours_scores}")
+    return {"grading_parallel_speedup": stock_seconds / ours_seconds, "grading_class_size": class_size,
+            "grading_workers": workers, "grading_stock_seconds": stock_seconds, "grading_ours_seconds": ours_seconds,
+            "grading_seconds_per_notebook": ours_seconds * workers / class_size}
