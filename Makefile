@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Any torch in pyproject's range works; this pin is what CI installs (a CPU build on our machines).
 TORCH_VERSION ?= 2.13.0
+LESSON ?= 01-copy-through
 
-.PHONY: demo test lab release bench clean
+.PHONY: demo test lab lecture release bench clean
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ test: $(VENV)/installed  ## the whole test suite
 
 lab: $(VENV)/installed  ## JupyterLab on the student notebooks
 	$(VENV)/bin/jupyter lab lessons/
+
+lecture: $(VENV)/installed  ## a lesson's demos without code (Voila): make lecture LESSON=01-copy-through
+	cd solutions/$(LESSON) && ../../$(VENV)/bin/voila $(LESSON).ipynb
 
 release: $(VENV)/installed  ## regenerate lessons/ from solutions/
 	$(PY) -m autograder release

@@ -4,22 +4,28 @@ A demo wraps a plain function ``draw(**values) -> matplotlib Figure``, so tests 
 or set a control's value, without a browser.
 """
 
+import io
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import display
 
 
 class Demo(widgets.HBox):
-    """An interactive figure: ``controls`` (name -> widget) feed ``draw``; ``figure`` is the latest one."""
+    """An interactive figure: ``controls`` (name -> widget) feed ``draw``; ``figure`` is the latest one.
+
+    The picture is sent to the browser as a PNG image widget, so it shows the same whatever
+    matplotlib backend the kernel uses (inline, Agg, widget).
+    """
 
     def __init__(self, draw, controls: dict, title: str):
         self.draw = draw
         self.controls = controls
         self.figure = None
-        self.output = widgets.Output()
+        self.image = widgets.Image(format="png")
+        self.image.add_class("aelib-picture")
         heading = widgets.HTML(f"<b>{title}</b>")
         panel = widgets.VBox([heading, *controls.values()], layout=widgets.Layout(min_width="260px"))
-        super().__init__([panel, self.output])
+        super().__init__([panel, self.image])
         self.add_class("aelib-demo")
         for control in controls.values():
             control.observe(self._redraw, names="value")
@@ -33,9 +39,9 @@ class Demo(widgets.HBox):
         if self.figure is not None:
             plt.close(self.figure)
         self.figure = self.draw(**self.values())
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(self.figure)
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        self.image.value = buffer.getvalue()
 
 
 def slider(description: str, value: float, min: float, max: float, step: float) -> widgets.FloatSlider:

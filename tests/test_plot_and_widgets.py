@@ -41,7 +41,10 @@ def test_demo_redraws_when_a_control_moves():
     demo = widgets.Demo(draw, {"level": widgets.slider("level", 0.2, 0.0, 1.0, 0.1),
                                "size": widgets.int_slider("size", 3, 1, 5)}, title="test")
     assert calls == [(0.2, 3)] and demo.figure.axes[0].get_title() == "0.2 3"
+    first_png = bytes(demo.image.value)
+    assert first_png.startswith(b"\x89PNG")
     demo.controls["size"].value = 5
+    assert bytes(demo.image.value) != first_png
     assert calls[-1] == (0.2, 5) and demo.figure.axes[0].get_title() == "0.2 5"
     demo.controls["level"].value = 0.7
     assert demo.values() == {"level": 0.7, "size": 5}

@@ -1,0 +1,122 @@
+"""Lecture demos in a real browser: JupyterLab and Voila in headless Chromium (marker: browser)."""
+
+import shutil
+import time
+
+import pytest
+
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOKEN, move_slider, server
+from tests.notebooks import LESSON_IDS, REPO
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.browser
+if not shutil.which("chromium") and not shutil.os.path.exists(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on copies of the instructor notebooks (autosave must not touch the repository)."""
+    folder = tmp_path_factory.mktemp("lab")
+    for lesson in LESSON_IDS:
+        shutil.copytree(REPO / "solutions" / lesson, folder / lesson)
+    # an nbgrader course, as an instructor's grading folder is (the formgrader needs one)
+    (folder / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.root = {str(folder)!r}\n")
+    with server("lab", folder) as url:
+        yield url
+
+
+def _page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page, errors
+
+
+def _demo_png(demo) -> bytes:
+    demo.scroll_into_view_if_needed()
+    time.sleep(0.3)
+    return demo.screenshot()
+
+
+def _picture(demo) -> str:
+    """The src of the demo's PNG (a blob URL that changes with every redraw)."""
+    picture = demo.locator("img.aelib-picture, .aelib-picture img").first
+    picture.wait_for(timeout=60_000)
+    assert picture.bounding_box()["height"] > 50, "the demo shows no picture"
+    return picture.get_attribute("src")
+
+
+def _wait_for_change(demo, before: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _picture(demo) != before:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the demo's picture did not change after the slider moved")
+
+
+@pytest.mark.parametrize("lesson", LESSON_IDS)
+def test_demo_in_jupyterlab(browser, lab, lesson):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page, errors = _page(browser)
+    page.goto(f"{lab}/lab/tree/{lesson}/{lesson}.ipynb?token={TOKEN}")
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    page.wait_for_selector("text=| Idle", timeout=120_000)
+    page.click("text=Run")
+    page.click(".lm-Menu-item[data-command='runmenu:run-all']")
+    demo = page.locator(".aelib-demo").first
+    demo.wait_for(timeout=240_000)
+    page.wait_for_selector("text=| Idle", timeout=240_000)
+    before = _picture(demo)
+    (ARTIFACTS / f"demo-{lesson}.png").write_bytes(_demo_png(demo))
+    move_slider(page, demo)
+    _wait_for_change(demo, before)
+    (ARTIFACTS / f"demo-{lesson}-moved.png").write_bytes(_demo_png(demo))
+    assert errors == [], f"page errors: {errors}"
+    page.close()
+
+
+def test_nbgrader_pages_load_in_jupyterlab(browser, lab):
+    page, errors = _page(browser)
+    page.goto(f"{lab}/lab?token={TOKEN}")  # logs in: the token becomes a cookie
+    menu = page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader")
+    menu.wait_for(timeout=120_000)
+    menu.click()
+    items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
+    assert "Assignment List" in items and "Formgrader" in items, items
+    page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+    page.wait_for_selector("text=Released assignments", timeout=30_000)
+    menu.click()
+    page.get_by_text("Formgrader", exact=True).click()
+    frame = page.frame_locator("iframe").first
+    frame.locator("text=Manage Assignments").first.wait_for(timeout=30_000)
+    (ARTIFACTS / "formgrader.png").write_bytes(page.screenshot())
+    assert errors == [], f"page errors: {errors}"
+    page.close()
+
+
+def test_lecture_mode_in_voila(browser, tmp_path):
+    lesson = LESSON_IDS[0]
+    shutil.copytree(REPO / "solutions" / lesson, tmp_path / lesson)
+    with server("voila", tmp_path / lesson, notebook=f"{lesson}.ipynb") as url:
+        page, errors = _page(browser)
+        page.goto(url, wait_until="commit", timeout=60_000)  # Voila streams the page while it runs the cells
+        demo = page.locator(".aelib-demo").first
+        demo.wait_for(timeout=400_000)
+        assert page.locator(".jp-InputArea-editor, .CodeMirror").count() == 0, "Voila must not show code"
+        before = _picture(demo)
+        move_slider(page, demo)
+        _wait_for_change(demo, before)
+        (ARTIFACTS / f"voila-{lesson}.png").write_bytes(_demo_png(demo))
+        real_errors = [e for e in errors if "font" not in e.lower()]
+        assert real_errors == [], f"page errors: {real_errors}"
+        page.close()
