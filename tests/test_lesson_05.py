@@ -1,0 +1,156 @@
+"""Lesson 05: the contractive training thresholds are calibrated, and the lesson's claims hold."""
+
+import ast
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import jacfwd, jacrev, vmap
+
+from aelib import data, manifolds, models, train
+from autograder.course import SOLUTIONS
+from autograder.submissions import reference_answers
+
+LESSON = "05-contractive"
+MAX_ERROR, MAX_JACOBIAN, MAX_RELATIVE = 0.015, 10.0, 0.24  # the numbers in lesson 05's training test cell
+
+
+def _notebook_definitions() -> dict:
+    """The functions and classes the solution notebook defines outside answer and test cells, plus the answers."""
+    namespace = {"np": np, "torch": torch, "nn": nn, "models": models, "train": train, "manifolds": manifolds,
+                 "vmap": vmap, "jacrev": jacrev, "jacfwd": jacfwd}
+    nb = nbformat.read(SOLUTIONS / LESSON / f"{LESSON}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "nbgrader" in cell.metadata:
+            continue
+        tree = ast.parse(cell.source)
+        definitions = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        exec(compile(ast.Module(definitions, type_ignores=[]), f"<{LESSON} definitions>", "exec"), namespace)
+    for answer in reference_answers(LESSON).values():
+        if answer.lstrip().startswith("def "):
+            exec(answer, namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def lesson_05():
+    return _notebook_definitions(), data.load()
+
+
+def _measure(model, split):
+    """What the training test measures: (error per pixel, mean ||J_f||_F^2, relative contraction)."""
+    x = torch.from_numpy(split.x_test)
+    with torch.no_grad():
+        h = model.encoder(x)
+        error = float(((model.decoder(h) - x) ** 2).mean())
+    jacobian = float(vmap(jacrev(lambda v: model.encoder(v[None])[0]))(x).detach().pow(2).sum(dim=(1, 2)).mean())
+    relative = (jacobian / x.shape[1]) / (float(((h - h.mean(0)) ** 2).sum(1).mean()) / float(((x - x.mean(0)) ** 2).sum(1).mean()))
+    return error, jacobian, relative
+
+
+def _passes(measured) -> bool:
+    error, jacobian, relative = measured
+    return error < MAX_ERROR and jacobian < MAX_JACOBIAN and relative < MAX_RELATIVE
+
+
+def test_reference_passes_on_five_seeds_with_margin(lesson_05):
+    namespace, split = lesson_05
+    results = [_measure(namespace["train_contractive_autoencoder"](split.x_train, seed=seed), split) for seed in range(5)]
+    for error, jacobian, relative in results:
+        assert error < 0.9 * MAX_ERROR and jacobian < MAX_JACOBIAN / 1.5 and relative < MAX_RELATIVE / 1.15, results
+
+
+def _untied(namespace, split, lam, epochs, seed=0):
+    model = models.mlp_autoencoder([64, 64], activation=None, code_activation="sigmoid", output_activation="sigmoid", seed=seed)
+    loss = namespace["contractive_loss"](lam) if lam else train.reconstruction_loss
+    train.fit(model, split.x_train, num_epochs=epochs, lr=3e-3, loss_fn=loss, seed=seed, progress=False)
+    return model
+
+
+def _tied(namespace, split, lam, epochs, hidden=64, seed=0, **fit_args):
+    model = namespace["TiedAutoencoder"](64, hidden, seed=seed)
+    loss = namespace["contractive_loss"](lam) if lam else train.reconstruction_loss
+    train.fit(model, split.x_train, num_epochs=epochs, loss_fn=loss, seed=seed, progress=False, **({"lr": 3e-3} | fit_args))
+    return model
+
+
+class _Rescaled(nn.Module):
+    """The scaling loophole applied to a trained model: encoder eps * f, decoder g(h / eps)."""
+
+    def __init__(self, model, eps):
+        super().__init__()
+        self.model, self.eps = model, eps
+
+    def encoder(self, x):
+        return self.eps * self.model.encoder(x)
+
+    def decoder(self, h):
+        return self.model.decoder(h / self.eps)
+
+
+WRONG = {
+    "untrained": lambda ns, split: _tied(ns, split, 0.0, 1, lr=1e-6),
+    "plain untied, 30 epochs": lambda ns, split: _untied(ns, split, 0.0, 30),
+    "plain tied, 25 epochs": lambda ns, split: _tied(ns, split, 0.0, 25),
+    "plain tied, 128 units, 20 epochs": lambda ns, split: _tied(ns, split, 0.0, 20, hidden=128),
+    "plain tied, shrunk by the loophole": lambda ns, split: _Rescaled(_tied(ns, split, 0.0, 25), 0.05),
+    "lambda far too large": lambda ns, split: _tied(ns, split, 1.0, 50, hidden=128, lr=1e-2, batch_size=128),
+}
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG))
+def test_known_wrong_models_fail(lesson_05, wrong):
+    namespace, split = lesson_05
+    measured = _measure(WRONG[wrong](namespace, split), split)
+    assert not _passes(measured), f"{wrong} passes: {measured}"
+
+
+def test_the_plain_models_of_section_5_are_as_the_exercise_says(lesson_05):
+    """The exercise text: those plain models reach the error bound but have mean ||J||^2 >= 14 and relative > 0.26."""
+    namespace, split = lesson_05
+    for model in (_untied(namespace, split, 0.0, 30), _tied(namespace, split, 0.0, 25)):
+        error, jacobian, relative = _measure(model, split)
+        assert error < MAX_ERROR and jacobian >= 14 and relative > 0.26, (error, jacobian, relative)
+
+
+def test_untied_contraction_is_partly_the_loophole(lesson_05):
+    """Section 5: the untied contractive encoder shrinks its weights and its codes, its decoder grows."""
+    namespace, split = lesson_05
+    plain, contractive = _untied(namespace, split, 0.0, 30), _untied(namespace, split, 0.1, 80)
+    assert contractive.encoder[0].weight.norm() < 0.5 * plain.encoder[0].weight.norm()
+    assert contractive.decoder[0].weight.norm() > 1.5 * plain.decoder[0].weight.norm()
+    (_, j_plain, r_plain), (_, j_cae, r_cae) = _measure(plain, split), _measure(contractive, split)
+    assert j_plain / j_cae > 2 * (r_plain / r_cae) > 2
+
+
+def test_curve_jacobian_follows_the_tangent(lesson_05):
+    """Section 7: the contractive curve encoder squashes the normal direction; the plain one does not."""
+    namespace, _ = lesson_05
+    curve = manifolds.spiral()
+    namespace["x_curve"], _ = curve.sample(2000, seed=0)
+    namespace["curve"] = curve
+    t = np.linspace(curve.t_min, curve.t_max, 300)
+    points = torch.tensor(curve.point(t), dtype=torch.float32)
+    results = {}
+    for lam in (0.0, 0.3):
+        model = namespace["train_curve_model"](lam)
+        v1, s = namespace["singular_directions"](model, points)
+        angle = np.degrees(np.arccos(np.clip(np.abs((v1 * curve.tangent(t)).sum(axis=1)), 0, 1)))
+        results[lam] = (np.median(s[:, 1] / s[:, 0]), np.median(angle))
+    assert results[0.0][0] > 0.8, results
+    assert results[0.3][0] < 0.4 and results[0.3][1] < 15, results
+
+
+def test_denoising_and_contractive_penalty_agree_for_small_noise(lesson_05):
+    """Section 8: (denoising loss - reconstruction loss) / sigma^2 approaches ||J_r||_F^2."""
+    namespace, _ = lesson_05
+    curve = manifolds.spiral()
+    namespace["x_curve"], _ = curve.sample(2000, seed=0)
+    model = namespace["train_curve_model"](0.1, seed=1).double()
+    x, _ = curve.sample(300, seed=3)
+    x = torch.from_numpy(x.astype(np.float64))
+    error, jr = namespace["reconstruction_terms"](model, x)
+    extra = (namespace["denoising_loss_estimate"](model, x, 0.01, num_draws=50) - error) / 0.01 ** 2
+    assert abs(extra / jr - 1) < 0.05, (extra, jr)
