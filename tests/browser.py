@@ -66,8 +66,8 @@ def server(kind: str, folder: Path, notebook: str | None = None):
 
 
 def move_slider(page, demo, presses: int = 6) -> None:
-    """Focus the demo's first slider handle and press the right arrow ``presses`` times."""
-    handle = demo.locator(".aelib-slider .noUi-handle").first
+    """Focus the demo's first slider handle (any ipywidgets slider) and press the right arrow ``presses`` times."""
+    handle = demo.locator(".noUi-handle").first
     handle.focus()
     for _ in range(presses):
         page.keyboard.press("ArrowRight")
