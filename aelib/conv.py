@@ -14,8 +14,7 @@ lesson 06 is where you work out which choices give which sizes.
 
 For the artefact study: :func:`upsampling_layer` (one layer with uniform or random weights),
 :func:`constant_response` (what it makes of a constant image, away from the borders),
-:func:`high_frequency_energy` (the share of an image's energy that is not its mean),
-:func:`checkerboard_energy` (the share at a period-``stride`` pattern's frequencies) and
+:func:`high_frequency_energy` (the share of an image's energy that is not its mean) and
 :func:`overlap_counts` (how many kernel taps reach each output position).
 """
 
@@ -191,7 +190,8 @@ def upsampling_layer(kind: str, kernel_size: int, stride: int, channels: int = 1
     ``kind``: "transpose" (a transposed convolution with ``kernel_size``), "resize-nearest" or
     "resize-bilinear" (resize by ``stride``, then a ``kernel_size`` convolution).
     ``weights``: "uniform" (every tap equal, scaled so that a constant 1 comes out near 1 on
-    average) or "random" (Gaussian, repeatable with ``seed``).
+    average) or "random" (each tap the uniform value times 1 + 0.5 e, e standard normal: roughly
+    but not exactly balanced, as trained weights are; repeatable with ``seed``).
     """
     if kind not in UPSAMPLERS:
         raise ValueError(f"kind must be one of {UPSAMPLERS}, got {kind!r}.")
@@ -212,7 +212,8 @@ def upsampling_layer(kind: str, kernel_size: int, stride: int, channels: int = 1
             conv.weight.fill_(gain / channels)
         else:
             generator = torch.Generator().manual_seed(0 if seed is None else seed)
-            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * np.sqrt(gain / channels))
+            noise = torch.randn(conv.weight.shape, generator=generator)
+            conv.weight.copy_(gain / channels * (1.0 + 0.5 * noise))
     return layer
 
 
@@ -246,26 +247,6 @@ def high_frequency_energy(images) -> np.ndarray:
     total = power.sum(axis=(-2, -1))
     dc = power[..., 0, 0]
     return np.where(total > 0, (total - dc) / np.where(total > 0, total, 1.0), 0.0)
-
-
-def checkerboard_energy(images, stride: int = 2) -> np.ndarray:
-    """The share of each image's varying energy that sits at the frequencies of a period-``stride`` pattern.
-
-    ``images``: (..., H, W) with H and W divisible by ``stride``. A pattern that repeats every
-    ``stride`` pixels (the checkerboard of a stride-``stride`` transposed convolution) has all its
-    energy at the frequencies (i H / stride, j W / stride); this returns, per image, the energy
-    there (the zero frequency excluded) divided by all energy outside the zero frequency, in
-    [0, 1]. Smooth images score near 0, a pure checkerboard 1.
-    """
-    images = np.asarray(images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else images,
-                        dtype=np.float64)
-    height, width = images.shape[-2:]
-    if stride < 1 or height % stride or width % stride:
-        raise ValueError(f"image height and width ({height}, {width}) must be divisible by stride {stride}.")
-    power = np.abs(np.fft.fft2(images)) ** 2
-    varying = power.sum(axis=(-2, -1)) - power[..., 0, 0]
-    at_period = power[..., :: height // stride, :: width // stride].sum(axis=(-2, -1)) - power[..., 0, 0]
-    return np.where(varying > 0, at_period / np.where(varying > 0, varying, 1.0), 0.0)
 
 
 def overlap_counts(kernel_size: int, stride: int, length: int = 8) -> np.ndarray:

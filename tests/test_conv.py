@@ -83,15 +83,6 @@ def test_high_frequency_energy_values():
     assert conv.high_frequency_energy(np.zeros((2, 2))) == 0.0
 
 
-def test_checkerboard_energy():
-    checker = np.indices((8, 8)).sum(axis=0) % 2 + 1.0
-    assert np.isclose(conv.checkerboard_energy(checker, 2), 1.0)
-    smooth = np.sin(np.linspace(0, np.pi, 8))[None, :] * np.ones((8, 1))
-    assert conv.checkerboard_energy(smooth, 2) < 0.05
-    with pytest.raises(ValueError, match="divisible"):
-        conv.checkerboard_energy(np.ones((7, 8)), 2)
-
-
 def test_upsampling_layer_bad_input():
     with pytest.raises(ValueError, match="kind"):
         conv.upsampling_layer("unpool", 3, 2)
