@@ -56,7 +56,6 @@ def train_conv_autoencoder(x_train, seed=0):
     # a fully connected network meets the code and parameter limits, but the exercise is about convolutions
     Student("no-convolution", 4, answers={"ex-train-conv": '''def train_conv_autoencoder(x_train, seed=0):
     model = models.mlp_autoencoder([SIZE * SIZE, 32], output_activation="sigmoid", seed=seed)
-    model.encode = model.encoder
     train.fit(model, x_train, num_epochs=12, lr=4e-3, seed=seed, progress=False)
     return model'''}),
     Student("edits-a-test", 4, status="tampered", tamper={"test-conv-transpose-output-size": "pass"},
