@@ -144,3 +144,19 @@ def as_float_tensor(x, name: str = "x", ndim: int | None = None, features: int |
             f"{name} should have {features} features in its last dimension, but has shape {tuple(x.shape)}."
         )
     return x
+
+
+def calibrated(dataset: str, thresholds: dict):
+    """The grading threshold measured for ``dataset``: ``thresholds[dataset]``.
+
+    Graded tests keep one threshold per data set, each calibrated on the reference solution and on
+    known-wrong answers (README, "Another data set"). A data set nobody calibrated gets an error
+    that says what to add, never a guess.
+    """
+    if dataset not in thresholds:
+        raise KeyError(
+            f"this test has no threshold calibrated for the data set {dataset!r} (only for "
+            f"{', '.join(map(repr, thresholds))}); calibrate one as README's 'Another data set' "
+            f"describes and add it to this test cell in solutions/."
+        )
+    return thresholds[dataset]

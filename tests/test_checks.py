@@ -46,3 +46,9 @@ def test_as_float_tensor():
         checks.as_float_tensor(np.zeros((2, 3), dtype=np.int64))
     with pytest.raises(ValueError, match="2 dimension"):
         checks.as_float_tensor(torch.zeros(2, 3, 4), ndim=2)
+
+
+def test_calibrated_threshold_or_an_error_that_says_what_to_add():
+    assert checks.calibrated("digits", {"digits": 0.015, "mnist": 0.01}) == 0.015
+    with pytest.raises(KeyError, match="no threshold calibrated for the data set 'mnist'.*'digits'"):
+        checks.calibrated("mnist", {"digits": 0.015})

@@ -12,9 +12,10 @@ from torch.func import jacfwd, jacrev, vmap
 from aelib import data, manifolds, models, train
 from autograder.course import SOLUTIONS
 from autograder.submissions import reference_answers
+from tests.calibration import calibrated
 
 LESSON = "05-contractive"
-MAX_ERROR, MAX_JACOBIAN, MAX_RELATIVE = 0.015, 10.0, 0.24  # the numbers in lesson 05's training test cell
+MAX_ERROR, MAX_JACOBIAN, MAX_RELATIVE = calibrated("05-contractive", "test-train-contractive")
 
 
 def _notebook_definitions() -> dict:

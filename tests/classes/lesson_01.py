@@ -69,7 +69,10 @@ def train_bottleneck_autoencoder(x_train, seed=0):
     model = models.mlp_autoencoder([64, 64], activation=None, seed=seed)
     train.fit(model, x_train, num_epochs=30, lr=1e-2, progress=False)
     return model'''}),
-    Student("edits-a-test", 4, status="tampered", tamper={"test-gradients": "pass"}, answers={
+    # edits a test and the locked data-set cell (a data set that does not exist would zero every
+    # data-dependent test): both are restored, so only the wrong gradients lose points
+    Student("edits-a-test", 4, status="tampered",
+            tamper={"test-gradients": "pass", "course-settings": 'DATASET = "no-such-data"'}, answers={
         "ex-gradients": '''def gradients(x, params):
     return {name: np.zeros_like(value) for name, value in params.items()}'''}),
     Student("broken-upload", 0, status="unreadable", raw='{"cells": [ {"cell_type": "code", "sour'),
