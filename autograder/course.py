@@ -55,11 +55,11 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
     lines = [
         "# Written by autograder; edit the command-line options instead.",
         "from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor",
-        "from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, GetGrades,",
+        "from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades,",
         "    IgnorePattern, LimitOutput, SaveAutoGrades)",
-        "from autograder.preprocessors import HideHiddenTests, StderrIsNotFailure",
+        "from autograder.preprocessors import GuardedExecute, HideHiddenTests, StderrIsNotFailure",
         "c = get_config()  # noqa",
-        "c.Autograde.autograde_preprocessors = [Execute, StderrIsNotFailure, IgnorePattern, ClearMetadataPreprocessor,",
+        "c.Autograde.autograde_preprocessors = [GuardedExecute, StderrIsNotFailure, IgnorePattern, ClearMetadataPreprocessor,",
         "    LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]",
         "c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]",
     ]
@@ -68,20 +68,23 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
     (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
 
 
-def write_kernel(root: Path, memory_mb: int, threads: int) -> Path:
+def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = False) -> Path:
     """Install the grading kernelspec under ``root/jupyter`` and return that data folder.
 
     The kernel is this interpreter started through :mod:`autograder.kernel`, which caps its
     memory at ``memory_mb`` MiB; it computes on ``threads`` threads (parallel kernels that
     together ask for more threads than there are cores slow each other down many times over),
-    progress bars are off and plots render off-screen.
+    progress bars are off and plots render off-screen. ``sandboxed``: the kernel starts inside
+    :mod:`autograder.sandbox` (interrupted by message, as a signal would stop the sandbox instead).
     """
     data_dir = root / "jupyter"
     spec_dir = data_dir / "kernels" / GRADER_KERNEL
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "autograder.kernel", str(memory_mb), "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "autograder.sandbox" if sandboxed else "autograder.kernel", str(memory_mb),
+                 "-f", "{connection_file}"],
         "display_name": "aelib grader",
+        "interrupt_mode": "message" if sandboxed else "signal",
         "language": "python",
         "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"},
     }
@@ -89,13 +92,15 @@ def write_kernel(root: Path, memory_mb: int, threads: int) -> Path:
     return data_dir
 
 
-def run_nbgrader(root: Path, *args: str, timeout: float | None = None, jupyter_path: Path | None = None):
+def run_nbgrader(root: Path, *args: str, timeout: float | None = None, jupyter_path: Path | None = None,
+                 env: dict | None = None):
     """Run ``nbgrader ARGS`` with ``root`` as the course folder; return the CompletedProcess.
 
-    nbgrader starts ``alembic`` by name, so this interpreter's ``bin/`` goes first on PATH.
-    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the process group is killed).
+    nbgrader starts ``alembic`` by name, so this interpreter's ``bin/`` goes first on PATH; ``env``
+    adds environment variables. Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds
+    (the process group is killed).
     """
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     if jupyter_path is not None:

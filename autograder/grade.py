@@ -17,9 +17,12 @@ so a failed regrade never leaves an older score behind.
 
 import csv
 import os
+import queue
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,6 +32,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.course import SOLUTIONS, CourseError, require_lesson, run_nbgrader, write_config, write_kernel
 from autograder.inspect_submission import inspect
+from autograder.sandbox import unavailable as sandbox_unavailable
 
 STATUSES = {
     "ok": "graded normally",
@@ -43,6 +47,12 @@ STATUSES = {
     "error": "nbgrader failed on this submission (not graded); see the detail column",
 }
 NOT_GRADED = {"unreadable", "wrong-lesson", "kernel-died", "error"}
+FIRST_SANDBOX_UID = 60000  # worker k's kernels run as user FIRST_SANDBOX_UID + k
+NO_SANDBOX_WARNING = (
+    "WARNING: grading WITHOUT a sandbox ({reason}). Submissions run with time, memory and process "
+    "limits only: their code can read whatever this user can read (solutions/, the gradebook, other "
+    "submissions) and reach the network. Install bubblewrap (apt-get install bubblewrap) to sandbox them."
+)
 
 
 @dataclass
@@ -72,13 +82,14 @@ def student_ids(files: list[Path]) -> dict[str, Path]:
     return ids
 
 
-def prepare_course(lesson: str, root: Path, *, db_url, cell_timeout: int, memory_mb: int, threads: int) -> Path:
+def prepare_course(lesson: str, root: Path, *, db_url, cell_timeout: int, memory_mb: int, threads: int,
+                   sandboxed: bool) -> Path:
     """Set up nbgrader's folders under ``root`` and (re)generate ``lesson``; return the jupyter path."""
     source = root / "source"
     shutil.rmtree(source / lesson, ignore_errors=True)
     shutil.copytree(SOLUTIONS / lesson, source / lesson)
     write_config(root, source=Path("source"), release=Path("release"), db_url=db_url, cell_timeout=cell_timeout)
-    jupyter_path = write_kernel(root, memory_mb, threads)
+    jupyter_path = write_kernel(root, memory_mb, threads, sandboxed)
     result = run_nbgrader(root, "generate_assignment", lesson, "--force", "--log-level=WARN")
     if result.returncode != 0:
         raise CourseError(f"nbgrader generate_assignment failed for {lesson}: {result.stdout.strip()[-500:]}")
@@ -104,10 +115,14 @@ def _error_names(notebook: Path) -> set[str]:
 class Grader:
     """Grades one lesson's submissions in a course folder; one instance per ``grade`` call."""
 
-    def __init__(self, lesson: str, root: Path, db_url: str, jupyter_path: Path, notebook_timeout: float):
+    def __init__(self, lesson: str, root: Path, db_url: str, jupyter_path: Path, notebook_timeout: float,
+                 sandboxed: bool, workers: int):
         self.lesson, self.root, self.db_url = lesson, root, db_url
-        self.jupyter_path, self.notebook_timeout = jupyter_path, notebook_timeout
+        self.jupyter_path, self.notebook_timeout, self.sandboxed = jupyter_path, notebook_timeout, sandboxed
         self.release_nb = nbformat.read(root / "release" / lesson / f"{lesson}.ipynb", as_version=4)
+        self.slots: queue.Queue[int] = queue.Queue()
+        for slot in range(workers):
+            self.slots.put(slot)
 
     def _clear(self, student: str) -> None:
         for step in ("submitted", "autograded", "feedback"):
@@ -125,11 +140,7 @@ class Grader:
         target = self.root / "submitted" / student / self.lesson
         target.mkdir(parents=True)
         shutil.copyfile(path, target / f"{self.lesson}.ipynb")
-        try:
-            result = run_nbgrader(self.root, "autograde", self.lesson, f"--student={student}", "--force",
-                                  timeout=self.notebook_timeout, jupyter_path=self.jupyter_path)
-        except subprocess.TimeoutExpired:
-            result = None
+        result = self._autograde(student)
         graded = self.root / "autograded" / student / self.lesson / f"{self.lesson}.ipynb"
         if result is None or result.returncode != 0 or not graded.exists():
             _forget(self.db_url, self.lesson, student)
@@ -147,6 +158,28 @@ class Grader:
         elif row.status == "ok" and "MemoryError" in errors:
             row.status, row.detail = "memory", "a cell ran out of memory"
         return row
+
+    def _autograde(self, student: str) -> subprocess.CompletedProcess | None:
+        """Run ``nbgrader autograde`` for one student; None when it ran past the notebook timeout.
+
+        Sandboxed, the kernel's connection file and ZeroMQ sockets live in a private folder, and the
+        kernel runs as this worker's own user id.
+        """
+        slot = self.slots.get()
+        private = Path(tempfile.mkdtemp(prefix="aelib-kernel-"))
+        options, env = [], {}
+        if self.sandboxed:
+            options = ["--KernelManager.transport=ipc", f"--KernelManager.ip={private / 'ipc'}",
+                       f"--KernelManager.connection_file={private / 'kernel.json'}"]
+            env = {"AELIB_SANDBOX_UID": str(FIRST_SANDBOX_UID + slot)}
+        try:
+            return run_nbgrader(self.root, "autograde", self.lesson, f"--student={student}", "--force", *options,
+                                timeout=self.notebook_timeout, jupyter_path=self.jupyter_path, env=env)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+            self.slots.put(slot)
 
     def fill_scores(self, rows: list[Row]) -> None:
         """Read autograded and manual points for every row from the gradebook."""
@@ -177,10 +210,12 @@ def write_csv(rows: list[Row], path: Path) -> None:
 
 
 def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_timeout: int = 60,
-          notebook_timeout: float = 600, memory_mb: int = 4096, db_url: str | None = None) -> list[Row]:
+          notebook_timeout: float = 600, memory_mb: int = 4096, db_url: str | None = None,
+          sandbox: bool = True) -> list[Row]:
     """Grade every ``*.ipynb`` in ``submissions`` for ``lesson``; write ``out/grades.csv`` and feedback.
 
-    Returns the rows, one per submitted file, in file-name order.
+    ``sandbox``: run each kernel in :mod:`autograder.sandbox` where this machine allows it (a warning
+    on stderr, once, where it does not). Returns the rows, one per submitted file, in file-name order.
     """
     require_lesson(lesson)
     submissions, out = Path(submissions), Path(out)
@@ -193,9 +228,12 @@ def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_t
     db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
     workers = max(1, workers)
     threads = max(1, (os.cpu_count() or 1) // workers)
+    reason = sandbox_unavailable() if sandbox else "turned off with --no-sandbox"
+    if reason:
+        print(NO_SANDBOX_WARNING.format(reason=reason), file=sys.stderr)
     jupyter_path = prepare_course(lesson, root, db_url=db_url, cell_timeout=cell_timeout, memory_mb=memory_mb,
-                                  threads=threads)
-    grader = Grader(lesson, root, db_url, jupyter_path, notebook_timeout)
+                                  threads=threads, sandboxed=reason is None)
+    grader = Grader(lesson, root, db_url, jupyter_path, notebook_timeout, reason is None, workers)
     students = student_ids(files)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(grader.grade_one, students, students.values()))

@@ -1,28 +1,56 @@
-"""Start an IPython kernel under a memory cap: ``python -m autograder.kernel MEMORY_MB -f FILE``.
+"""Start an IPython kernel under limits: ``python -m autograder.kernel MEMORY_MB -f FILE``.
 
-Used by the grading kernelspec. The cap is the address-space limit (RLIMIT_AS), so a student's
-memory bomb raises ``MemoryError`` inside the kernel instead of taking the machine down. Where the
-operating system does not support the limit, the kernel starts without it.
+Used by the grading kernelspec, directly or inside the sandbox (:mod:`autograder.sandbox`).
+
+* memory: the address-space limit (RLIMIT_AS), so a student's memory bomb raises ``MemoryError``
+  inside the kernel instead of taking the machine down;
+* processes: at most ``MAX_PROCESSES`` processes and threads for the kernel's user (RLIMIT_NPROC),
+  so a fork bomb stops early;
+* verdicts: :mod:`autograder.guard` takes its snapshot of the trusted libraries before the
+  kernel runs any student code;
+* inside the sandbox, a kernel started as root drops to the unprivileged user id
+  ``$AELIB_SANDBOX_UID`` (one per grading worker, so one student's fork bomb cannot use up
+  another's processes; root ignores the process limit).
+
+Where the operating system lacks a limit, the kernel starts without it.
 """
 
+import os
 import sys
 
+MAX_PROCESSES = 512
+NOBODY = 65534
 
-def cap_memory(memory_mb: int) -> None:
-    """Limit this process (and what it starts) to ``memory_mb`` MiB of address space."""
+
+def set_limit(name: str, value: int) -> None:
+    """Set the resource limit ``RLIMIT_<name>`` to ``value``, where the system has it."""
     try:
         import resource
 
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ImportError, ValueError, OSError):
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
+    except (ImportError, AttributeError, ValueError, OSError):
         pass
+
+
+def drop_privileges(uid: int) -> None:
+    """Become the unprivileged user (and group) ``uid`` if this process runs as root."""
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
 
 
 def main() -> None:
     memory_mb = int(sys.argv[1])
-    cap_memory(memory_mb)
-    sys.argv = [sys.argv[0], *sys.argv[2:]]
+    set_limit("AS", memory_mb * 1024 * 1024)
+    set_limit("NPROC", MAX_PROCESSES)
+    if os.environ.get("AELIB_SANDBOXED") == "1":
+        drop_privileges(int(os.environ.get("AELIB_SANDBOX_UID", NOBODY)))
+    from autograder import guard
+
+    guard.snapshot()  # before any student code
+    sys.argv = [sys.argv[0], *sys.argv[2:], 
+                "--IPKernelApp.exec_lines=[\"__import__('autograder.guard', fromlist=['_']).snapshot_shell()\"]"]
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

@@ -1,5 +1,8 @@
 """nbgrader preprocessors the course adds to autograding and feedback.
 
+* :class:`GuardedExecute` (replaces nbgrader's Execute): before every test cell, the kernel puts
+  back what student code may have patched (:mod:`autograder.guard`), so the test's verdict is the
+  test's own.
 * :class:`StderrIsNotFailure` (after execution): a test cell that passes keeps its points even when
   the student's code printed to stderr or raised a warning while the test ran; stock nbgrader
   scores any stderr output as a failure.
@@ -7,9 +10,12 @@
   shows the test's name and message, never hidden test code (not in the cell, not in the traceback).
 """
 
+import ast
 import re
+from pathlib import Path
 
-from nbgrader.preprocessors import NbGraderPreprocessor
+import nbformat
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -19,6 +25,57 @@ def is_test_cell(cell) -> bool:
     """An autograded test cell: graded, not an answer, code."""
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def instructor_code(release_notebook: Path) -> tuple[str, str]:
+    """(import statements, locked cells' code) of the instructor's release notebook.
+
+    Imports are the top-level ``import`` statements of the cells that are neither answers nor
+    tests; locked cells are the read-only cells that are not tests (e.g. the data set).
+    """
+    nb = nbformat.read(release_notebook, as_version=4)
+    imports, locked = [], []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
+            continue
+        if meta.get("locked"):
+            locked.append(cell.source)
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        imports += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(imports), "\n".join(locked)
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute, with a clean state put back in the kernel before each test cell.
+
+    A guard that fails (student code broke the kernel's machinery beyond repair) fails the test
+    that follows it: points are withheld, never given away.
+    """
+
+    def preprocess(self, nb, resources, km=None):
+        info = resources["nbgrader"]
+        release = Path.cwd() / "release" / info["assignment"] / f"{info['notebook']}.ipynb"
+        imports, locked = instructor_code(release) if release.exists() else ("", "")
+        self._guard = (f"__import__('autograder.guard', fromlist=['restore']).restore("
+                       f"imports={imports!r}, locked={locked!r})")
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if not is_test_cell(cell):
+            return super().preprocess_cell(cell, resources, index)
+        guard = self.execute_cell(nbformat.v4.new_code_cell(self._guard), index, store_history=False)
+        broken = [o for o in guard.outputs if o.get("output_type") == "error"]
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if broken:
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename="GraderGuardError",
+                evalue="the grader could not restore a clean state before this test; its points are withheld",
+                traceback=[f"GraderGuardError: {broken[0].get('ename')}: {broken[0].get('evalue')}"]))
+        return cell, resources
 
 
 class StderrIsNotFailure(NbGraderPreprocessor):
