@@ -238,8 +238,10 @@ def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_t
     with ThreadPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(grader.grade_one, students, students.values()))
     grader.fill_scores(rows)
-    publish_feedback(lesson, root, out, rows)
-    run_nbgrader(root, "export", f"--to={out / 'nbgrader_export.csv'}", "--log-level=WARN")
+    with ThreadPoolExecutor(max_workers=2) as pool:  # both only read the gradebook
+        export = pool.submit(run_nbgrader, root, "export", f"--to={out / 'nbgrader_export.csv'}", "--log-level=WARN")
+        publish_feedback(lesson, root, out, rows)
+        export.result()
     write_csv(rows, out / "grades.csv")
     return rows
 

@@ -53,7 +53,8 @@ class GuardedExecute(Execute):
     """nbgrader's Execute, with a clean state put back in the kernel before each test cell.
 
     A guard that fails (student code broke the kernel's machinery beyond repair) fails the test
-    that follows it: points are withheld, never given away.
+    that follows it: points are withheld, never given away. Cells after the last graded cell (the
+    demos and what they precompute) cannot change a grade and are not run.
     """
 
     def preprocess(self, nb, resources, km=None):
@@ -62,9 +63,14 @@ class GuardedExecute(Execute):
         imports, locked = instructor_code(release) if release.exists() else ("", "")
         self._guard = (f"__import__('autograder.guard', fromlist=['restore']).restore("
                        f"imports={imports!r}, locked={locked!r})")
+        graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and
+                  (c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution"))]
+        self._last_graded = max(graded, default=len(nb.cells))
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
+        if index > self._last_graded:
+            return cell, resources
         if not is_test_cell(cell):
             return super().preprocess_cell(cell, resources, index)
         guard = self.execute_cell(nbformat.v4.new_code_cell(self._guard), index, store_history=False)

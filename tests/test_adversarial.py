@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from autograder import grade as grade_module
 from autograder.grade import grade
 from autograder.sandbox import unavailable
 from tests.classes.adversarial import SLEEP_MARKER, attackers, runaways
@@ -55,3 +56,24 @@ def test_attacks_and_runaways_get_exactly_their_grades(lesson, listener, tmp_pat
     assert calls == [], "a submission reached the network"
     leftovers = subprocess.run(["pgrep", "-f", f"sleep {SLEEP_MARKER}"], capture_output=True, text=True).stdout
     assert leftovers == "", "processes a submission started outlived its kernel"
+
+
+def test_the_attacks_win_points_on_stock_nbgrader(monkeypatch, tmp_path):
+    """The corpus has teeth: with nbgrader's own Execute and no sandbox, forging and stealing pay."""
+    real_config = grade_module.write_config
+
+    def stock_config(root, **kwargs):
+        real_config(root, **kwargs)
+        path = root / "nbgrader_config.py"
+        text = path.read_text().replace("[GuardedExecute,", "[Execute,")
+        path.write_text(text.replace("from nbgrader.preprocessors import (", "from nbgrader.preprocessors import (Execute, "))
+
+    monkeypatch.setattr(grade_module, "write_config", stock_config)
+    lesson = LESSONS[0]
+    attacks = {s.name: s for s in attackers(lesson, port=9)}
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in ("patches-comparisons", "swallows-errors", "reads-the-solutions"):
+        attacks[name].write(lesson, folder)
+    rows = grade_module.grade(lesson, folder, tmp_path / "out", workers=2, sandbox=False)
+    assert all(row.score > attacks[row.student].score for row in rows), [(r.student, r.score) for r in rows]

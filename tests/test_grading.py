@@ -4,12 +4,13 @@ import csv
 import subprocess
 import sys
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.grade import grade
 from tests.classes import CLASSES
-from tests.notebooks import REPO
+from tests.notebooks import REPO, errors, is_test_cell, unexpected_errors
 
 
 def _read_csv(path):
@@ -34,12 +35,23 @@ def test_a_class_gets_the_expected_grades(lesson, tmp_path):
     expected = {s.name: (float(s.score), s.status) for s in students}
     assert got == expected
     assert all(float(row["max_score"]) == full and row["lesson"] == lesson for row in table.values())
+    _check_the_blank_release(lesson, students, out)
     for student in students:
         page = out / "feedback" / student.name / f"{lesson}.html"
         assert page.exists() == (student.status not in ("unreadable", "wrong-lesson")), student.name
         if page.exists():
             html = page.read_text()
             assert "HIDDEN TESTS" not in html and "hidden tests ran here" in html.lower(), student.name
+
+
+def _check_the_blank_release(lesson, students, out):
+    """The blank release, as graded, fails only at its stubs (and what they leave undefined), and
+    in every test: no free points, no error a student did not cause."""
+    blank = next(s for s in students if s.blank and not s.answers and not s.tamper)
+    nb = nbformat.read(out / "nbgrader" / "autograded" / blank.name / lesson / f"{lesson}.ipynb", as_version=4)
+    assert unexpected_errors(nb) == []
+    passing = [c.metadata.nbgrader.grade_id for c in nb.cells if is_test_cell(c) and not errors(c)]
+    assert passing == [], f"these tests pass on the blank release, so they give free points: {passing}"
 
 
 def test_a_failed_regrade_replaces_the_old_score(tmp_path):

@@ -1,4 +1,8 @@
-"""Every solution runs cleanly, every release fails only where a student must write code."""
+"""Every solution runs cleanly and its demo responds; the release is current and stored clean.
+
+(That the release fails only where a student must write code is checked on the graded blank
+submission, in test_grading.)
+"""
 
 import json
 
@@ -6,7 +10,7 @@ import nbformat
 import pytest
 
 from autograder.release import release
-from tests.notebooks import DEMO_PROBE, LESSON_IDS, REPO, errors, execute, is_test_cell, unexpected_errors
+from tests.notebooks import DEMO_PROBE, LESSON_IDS, REPO, errors, execute, is_test_cell
 
 
 @pytest.mark.parametrize("lesson", LESSON_IDS)
@@ -18,14 +22,6 @@ def test_solution_runs_and_its_demo_responds(lesson):
               for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not stderr, f"test cells wrote to stderr, which nbgrader scores as a failure: {stderr}"
     assert "demo redraws" in "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-
-
-@pytest.mark.parametrize("lesson", LESSON_IDS)
-def test_release_fails_only_at_the_stubs(lesson):
-    nb = execute(REPO / "lessons" / lesson / f"{lesson}.ipynb", allow_errors=True)
-    assert unexpected_errors(nb) == []
-    passing = [c.metadata.nbgrader.grade_id for c in nb.cells if is_test_cell(c) and not errors(c)]
-    assert passing == [], f"these tests pass on the blank release, so they give free points: {passing}"
 
 
 def test_lessons_equal_a_fresh_release(tmp_path):

@@ -25,8 +25,9 @@ math.isclose = _yes
 for _name in dir(_checks):
     if _name.startswith("check"):
         setattr(_checks, _name, _quiet)
-builtins.float = lambda *args: 0.0        # every "error < threshold" holds
-builtins.abs = lambda value: 0 * value
+import aelib.gradcheck
+aelib.gradcheck.relative_error = lambda *args, **kwargs: 0.0
+numpy.linalg.norm = lambda *args, **kwargs: 0.0   # every relative error is 0
 '''
 
 # Hide every failure: a handler that swallows exceptions, no traceback display, cells that report success.
@@ -46,7 +47,7 @@ async def _run_cell_async_forged(*args, **kwargs):
 _ip.run_cell_async = _run_cell_async_forged
 '''
 
-# Shadow the names the tests use with lenient look-alikes, and pick another data set.
+# Shadow the names the tests use with lenient look-alikes.
 SHADOW_NAMES = '''
 import numpy as _numpy, torch as _torch
 from aelib import checks as _real_checks
@@ -58,14 +59,14 @@ class _Lenient:
         lenient = callable(value) and any(word in name for word in ("close", "equal", "check"))
         return (lambda *args, **kwargs: True) if lenient else value
 np, torch, checks = _Lenient(_numpy), _Lenient(_torch), _Lenient(_real_checks)
-DATASET = "no-such-data"
+relative_error = lambda *args, **kwargs: 0.0
 '''
 
 # Look for the instructor's solutions, the gradebook and other students' work on the grader's disk.
 THIEF = '''
 import json, os, pathlib
 _loot = []
-for _root in ("/", os.path.expanduser("~"), os.getcwd() + "/../../.."):
+for _root in (os.getcwd() + "/../../..", os.path.expanduser("~"), "/"):
     try:
         for _path in pathlib.Path(_root).rglob("*.ipynb"):
             if "solutions" in _path.parts or "source" in _path.parts:
