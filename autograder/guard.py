@@ -25,7 +25,7 @@ TRUSTED_MODULES = (
     "numpy", "numpy.linalg", "numpy.random", "numpy.testing", "numpy.fft",
     "torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.linalg", "torch.testing",
     "torch.autograd", "torch.autograd.functional", "torch.func",
-    "sklearn.metrics", "sklearn.decomposition", "sklearn.linear_model",
+    "sklearn.metrics",
     "aelib", "aelib.checks", "aelib.data", "aelib.gradcheck", "aelib.images", "aelib.models", "aelib.train",
 )
 SHELL_ATTRIBUTES = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback",
@@ -38,6 +38,7 @@ _classes: dict = {}    # class -> copy of its namespace
 _shell_state: dict = {}
 _sys_hooks: dict = {}
 _MISSING = object()
+_students_own: dict = {}  # the student's values of the names restore() rebinds
 
 
 def _trusted_classes() -> list[type]:
@@ -117,7 +118,7 @@ def _restore_shell() -> None:
 
 def restore(imports: str = "", locked: str = "") -> None:
     """Put back every snapshot, then run the instructor's ``imports`` and ``locked`` cells' code
-    in the notebook's namespace (``__main__``)."""
+    in the notebook's namespace (the student's values of those names are kept for :func:`put_back`)."""
     for name, (module, saved) in _modules.items():
         sys.modules[name] = module
         namespace = vars(module)
@@ -129,7 +130,24 @@ def restore(imports: str = "", locked: str = "") -> None:
     for name, hook in _sys_hooks.items():
         setattr(sys, name, hook)
     _restore_shell()
-    user_namespace = _shell_state["shell"].user_ns if _shell_state.get("shell") else vars(sys.modules["__main__"])
-    for source in (imports, locked):
-        if source:
-            exec(compile(source, "<grader: instructor's cells>", "exec"), user_namespace)
+    user_namespace = _user_namespace()
+    code = compile(imports + "\n" + locked, "<grader: instructor's cells>", "exec")
+    _students_own.clear()
+    _students_own.update({name: user_namespace[name] for name in _bound_names(code) if name in user_namespace})
+    exec(code, user_namespace)
+
+
+def put_back() -> None:
+    """After a test cell: give the student's own values back to the names :func:`restore` rebound,
+    so that the rest of the notebook runs as the student wrote it."""
+    _user_namespace().update(_students_own)
+    _students_own.clear()
+
+
+def _user_namespace() -> dict:
+    return _shell_state["shell"].user_ns if _shell_state.get("shell") else vars(sys.modules["__main__"])
+
+
+def _bound_names(code) -> set[str]:
+    """The names ``code`` uses at top level: every name it binds, and a few module names besides."""
+    return set(code.co_names)

@@ -49,6 +49,9 @@ def instructor_code(release_notebook: Path) -> tuple[str, str]:
     return "\n".join(imports), "\n".join(locked)
 
 
+PUT_BACK = "__import__('autograder.guard', fromlist=['put_back']).put_back()"
+
+
 class GuardedExecute(Execute):
     """nbgrader's Execute, with a clean state put back in the kernel before each test cell.
 
@@ -76,6 +79,7 @@ class GuardedExecute(Execute):
         guard = self.execute_cell(nbformat.v4.new_code_cell(self._guard), index, store_history=False)
         broken = [o for o in guard.outputs if o.get("output_type") == "error"]
         cell, resources = super().preprocess_cell(cell, resources, index)
+        self.execute_cell(nbformat.v4.new_code_cell(PUT_BACK), index, store_history=False)
         if broken:
             cell.outputs.append(nbformat.v4.new_output(
                 "error", ename="GraderGuardError",

@@ -33,20 +33,25 @@ def _stock_nbgrader(lesson: str, folder: Path, root: Path) -> tuple[float, dict]
     return seconds, scores
 
 
-def grading(lesson: str = "01-copy-through", class_size: int = 16, workers: int = 2) -> dict:
-    """Both graders on the same class of reference submissions; their scores must agree."""
+def grading(lesson: str = "01-copy-through", class_size: int = 40, workers: int = 2) -> dict:
+    """Both graders on the same class (complete, blank and half-done submissions in turn); every
+    student's score must agree between stock nbgrader's serial run and ours in parallel."""
+    answers = reference_answers(lesson)
+    half = dict(list(answers.items())[: len(answers) // 2])
+    kinds = [submission(lesson, answers), submission(lesson, {}), submission(lesson, half)]
     with tempfile.TemporaryDirectory(prefix="aelib-bench-") as tmp:
         tmp = Path(tmp)
         folder = tmp / "export"
         folder.mkdir()
-        nb = submission(lesson, reference_answers(lesson))
         for i in range(class_size):
-            nbformat.write(nb, folder / f"student{i:02d}.ipynb")
+            nbformat.write(kinds[i % len(kinds)], folder / f"student{i:02d}.ipynb")
         stock_seconds, stock_scores = _stock_nbgrader(lesson, folder, tmp / "stock")
         start = time.perf_counter()
         rows = grade(lesson, folder, tmp / "ours", workers=workers)
         ours_seconds = time.perf_counter() - start
     ours_scores = {row.student: row.score + (row.manual_score or 0) for row in rows}
+    if len(rows) != class_size or any(row.status != "ok" for row in rows):
+        raise RuntimeError(f"expected {class_size} rows, all ok: {[(r.student, r.status) for r in rows]}")
     if ours_scores != stock_scores:
         raise RuntimeError(f"the graders disagree: stock {stock_scores}, ours {ours_scores}")
     return {"grading_parallel_speedup": stock_seconds / ours_seconds, "grading_class_size": class_size,
