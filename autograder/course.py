@@ -10,7 +10,6 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
 GRADER_KERNEL = "aelib-grader"
-COURSE_ID = "aelib"
 
 
 class CourseError(Exception):
@@ -47,7 +46,6 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
         "CourseDirectory.autograded_directory": "autograded",
         "CourseDirectory.feedback_directory": "feedback",
         "CourseDirectory.db_url": db_url,
-        "CourseDirectory.course_id": COURSE_ID,  # a real course row: PostgreSQL enforces the foreign keys
         "Execute.timeout": int(cell_timeout),
         "Execute.kernel_name": GRADER_KERNEL,
         "Execute.shutdown_kernel": "immediate",

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.course import COURSE_ID, SOLUTIONS, CourseError, require_lesson, run_nbgrader, write_config, write_kernel
+from autograder.course import SOLUTIONS, CourseError, require_lesson, run_nbgrader, write_config, write_kernel
 from autograder.inspect_submission import inspect
 from autograder.sandbox import unavailable as sandbox_unavailable
 
@@ -98,7 +98,7 @@ def prepare_course(lesson: str, root: Path, *, db_url, cell_timeout: int, memory
 
 def _forget(db_url: str, lesson: str, student: str) -> None:
     """Remove any earlier submission of ``student`` from the gradebook."""
-    with Gradebook(db_url, course_id=COURSE_ID) as gb:
+    with Gradebook(db_url) as gb:
         try:
             gb.remove_submission(lesson, student)
         except MissingEntry:
@@ -183,7 +183,7 @@ class Grader:
 
     def fill_scores(self, rows: list[Row]) -> None:
         """Read autograded and manual points for every row from the gradebook."""
-        with Gradebook(self.db_url, course_id=COURSE_ID) as gb:
+        with Gradebook(self.db_url) as gb:
             notebook = gb.find_notebook(self.lesson, self.lesson)
             manual = {cell.name for cell in notebook.solution_cells}
             for row in rows:

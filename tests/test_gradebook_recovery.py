@@ -9,7 +9,6 @@ import time
 
 from nbgrader.api import Gradebook
 
-from autograder.course import COURSE_ID
 from autograder.grade import grade
 from tests.classes import CLASSES
 from tests.notebooks import REPO
@@ -41,6 +40,6 @@ def test_a_killed_run_graded_again_has_everyone_once(tmp_path):
     with open(out / "grades.csv", newline="") as handle:
         table = [(row["student"], float(row["score"]), row["status"]) for row in csv.DictReader(handle)]
     assert sorted(table) == sorted((name, *grade_status) for name, grade_status in expected.items())
-    with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+    with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}") as gb:
         graded = sorted(s.student.id for s in gb.find_assignment(LESSON).submissions)
     assert graded == sorted(s.name for s in students if s.status == "ok"), "each graded student once, nothing else"
