@@ -80,6 +80,7 @@ class GuardedExecute(Execute):
         broken = [o for o in guard.outputs if o.get("output_type") == "error"]
         cell, resources = super().preprocess_cell(cell, resources, index)
         self.execute_cell(nbformat.v4.new_code_cell(PUT_BACK), index, store_history=False)
+        self.nb.cells[index] = cell  # nbclient files every executed cell under its index: keep the test's
         if broken:
             cell.outputs.append(nbformat.v4.new_output(
                 "error", ename="GraderGuardError",
