@@ -26,12 +26,14 @@ def test_a_killed_run_graded_again_has_everyone_once(tmp_path):
     run = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
     autograded = out / "nbgrader" / "autograded"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and run.poll() is None and not (autograded.is_dir() and any(autograded.iterdir())):
-        time.sleep(0.2)
-    assert run.poll() is None, f"the first run ended on its own: {run.stderr.read()[-2000:]}"
-    os.killpg(run.pid, signal.SIGKILL)  # part way: one submission graded, the others not yet
-    run.wait()
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and run.poll() is None and not (autograded.is_dir() and any(autograded.iterdir())):
+            time.sleep(0.2)
+        assert run.poll() is None, f"the first run ended on its own: {run.stderr.read()[-2000:]}"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)  # part way: one submission graded, the others not yet
+        run.wait()
     assert not (out / "grades.csv").exists()
 
     rows = grade(LESSON, folder, out, workers=2)
