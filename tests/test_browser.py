@@ -74,7 +74,8 @@ BROWSER_LESSONS = LESSON_IDS
 def test_demo_in_jupyterlab(browser, lab, lesson):
     ARTIFACTS.mkdir(exist_ok=True)
     page, errors = _page(browser)
-    page.goto(f"{lab}/lab/tree/{lesson}/{lesson}.ipynb?token={TOKEN}")
+    # a workspace of its own, reset: only this lesson's notebook is open
+    page.goto(f"{lab}/lab/workspaces/{lesson}/tree/{lesson}/{lesson}.ipynb?reset&token={TOKEN}")
     # Generous ceilings: a loaded 2-core machine runs the whole lesson before the demo appears.
     page.wait_for_selector(".jp-Notebook", timeout=300_000)
     page.wait_for_selector("text=| Idle", timeout=600_000)
