@@ -46,6 +46,10 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
         "CourseDirectory.autograded_directory": "autograded",
         "CourseDirectory.feedback_directory": "feedback",
         "CourseDirectory.db_url": db_url,
+        # The course every nbgrader step files its rows under. nbgrader's preprocessors open the
+        # gradebook with its default course; the apps with this setting, whose default ("") names no
+        # course row at all, which SQLite lets pass and PostgreSQL's foreign keys refuse.
+        "CourseDirectory.course_id": "default_course",
         "Execute.timeout": int(cell_timeout),
         "Execute.kernel_name": GRADER_KERNEL,
         "Execute.shutdown_kernel": "immediate",
