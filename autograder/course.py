@@ -77,8 +77,10 @@ def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = Fal
 
     The kernel is this interpreter started through :mod:`autograder.kernel`, which caps its
     memory at ``memory_mb`` MiB; it computes on ``threads`` threads (parallel kernels that
-    together ask for more threads than there are cores slow each other down many times over),
-    progress bars are off and plots render off-screen. ``sandboxed``: the kernel starts inside
+    together ask for more threads than there are cores slow each other down many times over), its
+    idle OpenMP threads sleep instead of spinning (spinning threads, with one core taken by anything
+    else, made a 2-second training cell take over 2 minutes), progress bars are off and plots render
+    off-screen. ``sandboxed``: the kernel starts inside
     :mod:`autograder.sandbox` (interrupted by message, as a signal would stop the sandbox instead).
     """
     data_dir = root / "jupyter"
@@ -90,7 +92,8 @@ def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = Fal
         "display_name": "aelib grader",
         "interrupt_mode": "message" if sandboxed else "signal",
         "language": "python",
-        "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"},
+        "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE",
+                "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return data_dir

@@ -5,9 +5,9 @@ The steps for ``grade(lesson, folder, out)``:
 1. prepare a course under ``out/nbgrader`` (source copied from ``solutions/``, the assignment
    generated into the gradebook, a grading kernel with a memory cap);
 2. for every ``<student>.ipynb`` in the folder, in parallel: inspect it against the release
-   (unreadable, wrong lesson, tampered), copy it into nbgrader's layout and run
-   ``nbgrader autograde`` (test cells restored from the gradebook, a time limit per cell and per
-   notebook);
+   (unreadable, wrong lesson, tampered), copy it into nbgrader's layout and autograde it with
+   nbgrader (test cells restored from the gradebook, a time limit per cell and per notebook), in
+   one long-lived :mod:`autograder.worker` process per worker;
 3. ``nbgrader generate_feedback`` and ``nbgrader export`` once for the class;
 4. ``out/grades.csv`` from the gradebook, and feedback pages in ``out/feedback/<student>/``.
 
@@ -20,7 +20,6 @@ import os
 import queue
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from autograder.course import SOLUTIONS, CourseError, require_lesson, run_nbgrader, write_config, write_kernel
 from autograder.inspect_submission import inspect
 from autograder.sandbox import unavailable as sandbox_unavailable
+from autograder.worker import Autograded, AutogradeWorker
 
 STATUSES = {
     "ok": "graded normally",
@@ -120,9 +120,28 @@ class Grader:
         self.lesson, self.root, self.db_url = lesson, root, db_url
         self.jupyter_path, self.notebook_timeout, self.sandboxed = jupyter_path, notebook_timeout, sandboxed
         self.release_nb = nbformat.read(root / "release" / lesson / f"{lesson}.ipynb", as_version=4)
-        self.slots: queue.Queue[int] = queue.Queue()
+        self.private = Path(tempfile.mkdtemp(prefix="aelib-kernels-"))
+        self.workers: queue.Queue[AutogradeWorker] = queue.Queue()
         for slot in range(workers):
-            self.slots.put(slot)
+            self.workers.put(self._worker(slot))
+
+    def _worker(self, slot: int) -> AutogradeWorker:
+        """Worker ``slot``'s grading process. Sandboxed, its kernels' connection file and ZeroMQ
+        sockets live in a private folder, and they run as the worker's own user id."""
+        settings, env = {}, {"JUPYTER_PATH": str(self.jupyter_path)}
+        if self.sandboxed:
+            folder = self.private / str(slot)
+            folder.mkdir()
+            settings = {"KernelManager": {"transport": "ipc", "ip": str(folder / "ipc"),
+                                          "connection_file": str(folder / "kernel.json")}}
+            env["AELIB_SANDBOX_UID"] = str(FIRST_SANDBOX_UID + slot)
+        return AutogradeWorker(self.root, self.lesson, settings, env)
+
+    def close(self) -> None:
+        """Stop every worker's process and remove their private folders."""
+        while not self.workers.empty():
+            self.workers.get().stop()
+        shutil.rmtree(self.private, ignore_errors=True)
 
     def _clear(self, student: str) -> None:
         for step in ("submitted", "autograded", "feedback"):
@@ -142,15 +161,15 @@ class Grader:
         shutil.copyfile(path, target / f"{self.lesson}.ipynb")
         result = self._autograde(student)
         graded = self.root / "autograded" / student / self.lesson / f"{self.lesson}.ipynb"
-        if result is None or result.returncode != 0 or not graded.exists():
+        if result is None or not result.success or not graded.exists():
             _forget(self.db_url, self.lesson, student)
             self._clear(student)
             if result is None:
                 row.status, row.detail = "timeout", f"the notebook ran past {self.notebook_timeout:g} s"
-            elif "DeadKernelError" in result.stdout or "Kernel died" in result.stdout:
+            elif "DeadKernelError" in result.log or "Kernel died" in result.log:
                 row.status, row.detail = "kernel-died", "the kernel died while running the notebook"
             else:
-                row.status, row.detail = "error", result.stdout.strip().splitlines()[-1][:200] if result.stdout.strip() else ""
+                row.status, row.detail = "error", result.log.strip().splitlines()[-1][:200] if result.log.strip() else ""
             return row
         errors = _error_names(graded)
         if row.status == "ok" and "CellTimeoutError" in errors:
@@ -159,27 +178,13 @@ class Grader:
             row.status, row.detail = "memory", "a cell ran out of memory"
         return row
 
-    def _autograde(self, student: str) -> subprocess.CompletedProcess | None:
-        """Run ``nbgrader autograde`` for one student; None when it ran past the notebook timeout.
-
-        Sandboxed, the kernel's connection file and ZeroMQ sockets live in a private folder, and the
-        kernel runs as this worker's own user id.
-        """
-        slot = self.slots.get()
-        private = Path(tempfile.mkdtemp(prefix="aelib-kernel-"))
-        options, env = [], {}
-        if self.sandboxed:
-            options = ["--KernelManager.transport=ipc", f"--KernelManager.ip={private / 'ipc'}",
-                       f"--KernelManager.connection_file={private / 'kernel.json'}"]
-            env = {"AELIB_SANDBOX_UID": str(FIRST_SANDBOX_UID + slot)}
+    def _autograde(self, student: str) -> Autograded | None:
+        """Autograde one student on a free worker; None when it ran past the notebook timeout."""
+        worker = self.workers.get()
         try:
-            return run_nbgrader(self.root, "autograde", self.lesson, f"--student={student}", "--force", *options,
-                                timeout=self.notebook_timeout, jupyter_path=self.jupyter_path, env=env)
-        except subprocess.TimeoutExpired:
-            return None
+            return worker.autograde(student, self.notebook_timeout)
         finally:
-            shutil.rmtree(private, ignore_errors=True)
-            self.slots.put(slot)
+            self.workers.put(worker)
 
     def fill_scores(self, rows: list[Row]) -> None:
         """Read autograded and manual points for every row from the gradebook."""
@@ -235,8 +240,11 @@ def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_t
                                   threads=threads, sandboxed=reason is None)
     grader = Grader(lesson, root, db_url, jupyter_path, notebook_timeout, reason is None, workers)
     students = student_ids(files)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        rows = list(pool.map(grader.grade_one, students, students.values()))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(grader.grade_one, students, students.values()))
+    finally:
+        grader.close()
     grader.fill_scores(rows)
     with ThreadPoolExecutor(max_workers=2) as pool:  # both only read the gradebook
         export = pool.submit(run_nbgrader, root, "export", f"--to={out / 'nbgrader_export.csv'}", "--log-level=WARN")
