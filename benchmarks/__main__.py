@@ -27,8 +27,6 @@ def main() -> int:
         start = time.perf_counter()
         results.update(step())
         print(f"{step.__module__}.{step.__name__}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    overhead = results["grading_seconds_per_notebook"] - results["course_seconds_01-copy-through"]
-    results["grading_overhead_seconds_per_notebook"] = overhead
     results["machine"] = machine()
     (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     (HERE.parent / "BENCHMARKS.md").write_text(report(results))
