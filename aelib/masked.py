@@ -112,7 +112,8 @@ class MaskedAutoencoder(nn.Module):
         return self.encode(tokens).mean(dim=1)
 
 
-def _as_numpy(value, name: str) -> np.ndarray:
+def _as_numpy(value) -> np.ndarray:
+    """``value`` (array or tensor, any shape) as a NumPy array on the CPU."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return np.asarray(value)
@@ -135,8 +136,8 @@ def nearest_visible_fill(tokens, mask, grid_shape) -> np.ndarray:
     1 (or True) where a patch is hidden. Ties go to the lower patch number. Visible patches are
     kept. Returns a NumPy array (N, L, P). Every image needs at least one visible patch.
     """
-    tokens = _as_numpy(tokens, "tokens")
-    hidden = _as_numpy(mask, "mask").astype(bool)
+    tokens = _as_numpy(tokens)
+    hidden = _as_numpy(mask).astype(bool)
     if tokens.ndim != 3 or hidden.shape != tokens.shape[:2]:
         raise ValueError(f"tokens (N, L, P) and mask (N, L) do not fit: {tokens.shape} and {hidden.shape}.")
     if hidden.all(axis=1).any():
@@ -154,9 +155,9 @@ def mean_patch_fill(tokens, mask, mean_tokens) -> np.ndarray:
 
     ``tokens``: (N, L, P); ``mask``: (N, L), 1 where hidden; ``mean_tokens``: (L, P). Returns (N, L, P).
     """
-    tokens = _as_numpy(tokens, "tokens")
-    hidden = _as_numpy(mask, "mask").astype(bool)
-    mean_tokens = _as_numpy(mean_tokens, "mean_tokens")
+    tokens = _as_numpy(tokens)
+    hidden = _as_numpy(mask).astype(bool)
+    mean_tokens = _as_numpy(mean_tokens)
     if mean_tokens.shape != tokens.shape[1:] or hidden.shape != tokens.shape[:2]:
         raise ValueError(f"shapes do not fit: tokens {tokens.shape}, mask {hidden.shape}, mean_tokens {mean_tokens.shape}.")
     return np.where(hidden[..., None], mean_tokens[None], tokens)

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import nbformat
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
@@ -49,6 +50,13 @@ def instructor_code(release_notebook: Path) -> tuple[str, str]:
     return "\n".join(imports), "\n".join(locked)
 
 
+def last_graded_cell(nb) -> int:
+    """Index of the last answer or test cell of ``nb`` (past the end when it has none)."""
+    graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and
+              (c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution"))]
+    return max(graded, default=len(nb.cells))
+
+
 PUT_BACK = "__import__('autograder.guard', fromlist=['put_back']).put_back()"
 
 
@@ -62,13 +70,13 @@ class GuardedExecute(Execute):
 
     def preprocess(self, nb, resources, km=None):
         info = resources["nbgrader"]
-        release = Path.cwd() / "release" / info["assignment"] / f"{info['notebook']}.ipynb"
-        imports, locked = instructor_code(release) if release.exists() else ("", "")
+        coursedir = CourseDirectory(config=self.config)
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]),
+                       f"{info['notebook']}.ipynb")
+        imports, locked = instructor_code(release)  # the instructor's, never the student's
         self._guard = (f"__import__('autograder.guard', fromlist=['restore']).restore("
                        f"imports={imports!r}, locked={locked!r})")
-        graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and
-                  (c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution"))]
-        self._last_graded = max(graded, default=len(nb.cells))
+        self._last_graded = last_graded_cell(nb)
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
