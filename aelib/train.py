@@ -167,7 +167,7 @@ def fit(
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total += loss.detach() * len(batch)
+                total.add_(loss.detach(), alpha=len(batch))  # one op
             history.train_loss.append(float(total) / len(x_train))
             if not math.isfinite(history.train_loss[-1]):
                 raise FloatingPointError(
