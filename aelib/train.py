@@ -48,10 +48,11 @@ class _FlatAdam:
     ``zero_grad`` drops the gradients until the first ``step``. That step copies the parameters
     that received a gradient into one flat (P,) buffer per device and dtype, and makes each
     parameter, and its ``.grad``, a view of a slice of it; a parameter with no gradient in the
-    first batch (frozen, or unused by the loss) is never updated, as torch.optim.Adam skips it. From then on ``zero_grad`` and ``step`` cost a few
-    operations on (P,) tensors, however many parameters the model has. The update is
-    torch.optim.Adam's: L2 ``weight_decay`` added to the gradient, bias-corrected moments, ``eps``
-    added after the square root. ``release`` gives every parameter its own storage back.
+    first batch (frozen, or unused by the loss) is never updated, as torch.optim.Adam skips it.
+    From then on ``zero_grad`` and ``step`` cost a few operations on (P,) tensors, however many
+    parameters the model has. The update is torch.optim.Adam's: L2 ``weight_decay`` added to the
+    gradient, bias-corrected moments, ``eps`` added after the square root. ``release`` gives every
+    parameter its own storage back.
     """
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
