@@ -57,11 +57,11 @@ class _FlatAdam:
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params, self.lr, self.weight_decay, self.betas, self.eps = list(params), lr, weight_decay, betas, eps
-        self.buffers = []  # per device and dtype: parameters, gradients, exp_avg, exp_avg_sq, all (P,)
+        self.buffers = []  # per device and dtype: parameters, gradients, exp_avg, exp_avg_sq, scratch, all (P,)
         self.steps = 0
 
     def zero_grad(self) -> None:
-        for _, grad, _, _ in self.buffers:
+        for _, grad, *_ in self.buffers:
             grad.zero_()
         if not self.buffers:
             for p in self.params:
@@ -78,7 +78,7 @@ class _FlatAdam:
             sizes = [p.numel() for p in group]
             for p, data, p_grad in zip(group, flat.split(sizes), grad.split(sizes)):
                 p.data, p.grad = data.view_as(p), p_grad.view_as(p)
-            self.buffers.append((flat, grad, torch.zeros_like(flat), torch.zeros_like(flat)))
+            self.buffers.append((flat, grad, torch.zeros_like(flat), torch.zeros_like(flat), torch.empty_like(flat)))
 
     @torch.no_grad()
     def step(self) -> None:
@@ -88,12 +88,12 @@ class _FlatAdam:
         beta1, beta2 = self.betas
         step_size = self.lr / (1 - beta1**self.steps)
         bias_correction2_sqrt = (1 - beta2**self.steps) ** 0.5
-        for param, grad, exp_avg, exp_avg_sq in self.buffers:
+        for param, grad, exp_avg, exp_avg_sq, scratch in self.buffers:  # scratch: no allocation per step
             if self.weight_decay != 0:
-                grad = grad.add(param, alpha=self.weight_decay)
+                grad = torch.add(grad, param, alpha=self.weight_decay, out=scratch)
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            denom = torch.sqrt(exp_avg_sq, out=scratch).div_(bias_correction2_sqrt).add_(self.eps)
             param.addcdiv_(exp_avg, denom, value=-step_size)
 
     def release(self) -> None:
