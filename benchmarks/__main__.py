@@ -46,6 +46,29 @@ TARGETS = {
 }
 
 
+NOTES = """
+## What the figures mean
+
+* `course_seconds_*`: each solution notebook executed in a fresh kernel, one after another.
+* `grading_*`: one class of `grading_class_size` submissions of lesson 01 (complete, blank and
+  half-done notebooks in turn), graded by stock `nbgrader autograde` (serial, one command) and by
+  `python -m autograder grade --workers 2`; every student's score must agree or the benchmark fails.
+  `grading_seconds_per_notebook` is a worker's time per submission (ours); `grading_notebook_own_seconds`
+  is the same notebooks' graded part run in a plain kernel, two at a time with a grading kernel's share
+  of the cores; `grading_overhead_seconds_per_notebook` is the difference (sandbox, nbgrader's steps,
+  the guard before each test, kernel start and shutdown).
+* `fit_*`: `aelib.fit` against a DataLoader(TensorDataset) loop at batch 64 (64-128-16 MLP, 20 epochs,
+  best of 3). `fit_speedup_ceiling_forward_backward_only` is the speedup fit would have if its
+  optimizer and loop took no time at all (the same batches through forward and backward only): fit's
+  speedup cannot pass it, and on this machine it stays below the 4.0 target because autograd's
+  forward and backward through a small model already cost more than a quarter of the DataLoader loop.
+* `linear_ae_mse_over_pca`, `pca_mse_over_deep_ae`: held-out reconstruction error on the digits,
+  the codes' sizes given by `linear_ae_k` and `deep_ae_sizes`.
+* `fit_*` run on `aelib.pick_device()`: `fit_device` says where (`cuda` marks GPU figures; set
+  `AELIB_DEVICE=cpu` to measure the CPU on a machine with a GPU).
+"""
+
+
 def report(results: dict) -> str:
     lines = ["# Benchmarks", "",
              "Measured by `make bench` (`python -m benchmarks`) in one run; every figure that compares two",
@@ -57,7 +80,7 @@ def report(results: dict) -> str:
             continue
         shown = f"{value:.3g}" if isinstance(value, float) else str(value)
         lines.append(f"| `{key}` | {shown} | {TARGETS.get(key, '')} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + NOTES
 
 
 if __name__ == "__main__":
