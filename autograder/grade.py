@@ -135,7 +135,7 @@ class Grader:
             settings = {"KernelManager": {"transport": "ipc", "ip": str(folder / "ipc"),
                                           "connection_file": str(folder / "kernel.json")}}
             env["AELIB_SANDBOX_UID"] = str(FIRST_SANDBOX_UID + slot)
-        return AutogradeWorker(self.root, self.lesson, settings, env)
+        return AutogradeWorker(self.root, self.lesson, settings, env, log=self.root / f"worker-{slot}.log")
 
     def close(self) -> None:
         """Stop every worker's process and remove their private folders."""

@@ -32,11 +32,12 @@ class AutogradeWorker:
     """A grading process for one lesson in one course folder, started on first use.
 
     ``settings`` (``{"Section": {"name": value}}``) are added to the course's ``nbgrader_config.py``;
-    ``env`` adds environment variables (the kernel's user id, the kernelspec folder).
+    ``env`` adds environment variables (the kernel's user id, the kernelspec folder). What the
+    process and its kernels print goes to the file ``log``.
     """
 
-    def __init__(self, root: Path, lesson: str, settings: dict, env: dict[str, str]):
-        self.root, self.lesson, self.settings, self.env = root, lesson, settings, env
+    def __init__(self, root: Path, lesson: str, settings: dict, env: dict[str, str], log: Path):
+        self.root, self.lesson, self.settings, self.env, self.log = root, lesson, settings, env, log
         self.process: subprocess.Popen | None = None
         self.replies: queue.Queue[str | None] = queue.Queue()
 
@@ -44,10 +45,10 @@ class AutogradeWorker:
         env = {**os.environ, **self.env}
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # nbgrader runs alembic by name
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", self.lesson, json.dumps(self.settings)], cwd=self.root, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            start_new_session=True)
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "autograder.worker", self.lesson, json.dumps(self.settings)], cwd=self.root,
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
         self.replies = queue.Queue()
         threading.Thread(target=self._read_replies, args=(self.process.stdout, self.replies), daemon=True).start()
 
@@ -72,7 +73,8 @@ class AutogradeWorker:
             reply = None
         if reply is None:
             self.stop(kill=True)
-            return Autograded(False, "the grading process ended unexpectedly")
+            last = self.log.read_text(errors="replace").strip().splitlines()[-1:] if self.log.exists() else []
+            return Autograded(False, f"the grading process ended unexpectedly: {' '.join(last)} (see {self.log})")
         return Autograded(**json.loads(reply))
 
     def stop(self, kill: bool = False) -> None:

@@ -10,6 +10,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.grade import grade
 from tests.classes import CLASSES
+from tests.classes.adversarial import runaways
 from tests.notebooks import REPO, errors, is_test_cell, unexpected_errors
 
 
@@ -89,3 +90,19 @@ def test_instructor_mistakes_get_one_line_and_exit_2(args, message, tmp_path):
                             text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_notebook_past_its_time_limit_costs_only_its_own_row(tmp_path):
+    """The grading process running it is killed; the next student, on the same worker, is graded in full."""
+    lesson = "01-copy-through"
+    endless = next(s for s in runaways(lesson) if s.name == "endless-loop")
+    reference = CLASSES[lesson][0]
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for student in (endless, reference):  # graded in this order: file names sort so
+        student.write(lesson, folder)
+    rows = grade(lesson, folder, tmp_path / "out", workers=1, cell_timeout=600, notebook_timeout=30)
+    got = {row.student: (row.score, row.status) for row in rows}
+    assert got == {endless.name: (0, "timeout"), reference.name: (reference.score, "ok")}
+    assert "notebook ran past 30 s" in rows[0].detail
+    assert not (tmp_path / "out" / "feedback" / endless.name).exists()
