@@ -54,6 +54,7 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
         "Execute.kernel_name": GRADER_KERNEL,
         "Execute.shutdown_kernel": "immediate",
         "OverwriteCells.add_missing_cells": True,
+        "HTMLExporter.sanitize_html": True,  # feedback pages and Formgrader show student output without scripts
         "ClearSolutions.code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"},
     }
     lines = [
@@ -61,9 +62,9 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
         "from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor",
         "from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades,",
         "    IgnorePattern, LimitOutput, SaveAutoGrades)",
-        "from autograder.preprocessors import GuardedExecute, HideHiddenTests, StderrIsNotFailure",
+        "from autograder.preprocessors import HideHiddenTests, JudgedExecute",
         "c = get_config()  # noqa",
-        "c.Autograde.autograde_preprocessors = [GuardedExecute, StderrIsNotFailure, IgnorePattern, ClearMetadataPreprocessor,",
+        "c.Autograde.autograde_preprocessors = [JudgedExecute, IgnorePattern, ClearMetadataPreprocessor,",
         "    LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]",
         "c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]",
     ]

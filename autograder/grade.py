@@ -41,12 +41,12 @@ STATUSES = {
     "timeout": "a cell ran past --timeout (interrupted, the rest was graded) or the notebook past "
                "--notebook-timeout (not graded)",
     "memory": "a cell ran out of the kernel's memory cap (the rest was graded)",
-    "kernel-died": "the kernel died while grading (not graded)",
+    "kernel-died": "the kernel died while grading (graded: the tests after it got no points)",
     "unreadable": "the file is not a readable notebook (not graded)",
     "wrong-lesson": "the notebook holds none of this lesson's exercises (not graded)",
-    "error": "nbgrader failed on this submission (not graded); see the detail column",
+    "error": "grading failed on this submission (not graded); see the detail column",
 }
-NOT_GRADED = {"unreadable", "wrong-lesson", "kernel-died", "error"}
+NOT_GRADED = {"unreadable", "wrong-lesson", "error"}
 FIRST_SANDBOX_UID = 60000  # worker k's kernels run as user FIRST_SANDBOX_UID + k
 NO_SANDBOX_WARNING = (
     "WARNING: grading WITHOUT a sandbox ({reason}). Submissions run with time, memory and process "
@@ -148,7 +148,19 @@ class Grader:
             shutil.rmtree(self.root / step / student / self.lesson, ignore_errors=True)
 
     def grade_one(self, student: str, path: Path) -> Row:
-        """Inspect and autograde one submission; the row's scores are filled in later."""
+        """Inspect and autograde one submission; the row's scores are filled in later. Whatever goes
+        wrong with one submission ends in its own row (status ``error``), never in the batch."""
+        try:
+            return self._grade_one(student, path)
+        except Exception as err:
+            try:
+                _forget(self.db_url, self.lesson, student)
+                self._clear(student)
+            except Exception:
+                pass
+            return Row(student, self.lesson, status="error", detail=f"{type(err).__name__}: {err}"[:200])
+
+    def _grade_one(self, student: str, path: Path) -> Row:
         self._clear(student)
         row = Row(student, self.lesson)
         found = inspect(path, self.release_nb)
@@ -158,7 +170,7 @@ class Grader:
             return row
         target = self.root / "submitted" / student / self.lesson
         target.mkdir(parents=True)
-        shutil.copyfile(path, target / f"{self.lesson}.ipynb")
+        nbformat.write(found.notebook, target / f"{self.lesson}.ipynb")
         result = self._autograde(student)
         graded = self.root / "autograded" / student / self.lesson / f"{self.lesson}.ipynb"
         if result is None or not result.success or not graded.exists():
@@ -166,13 +178,13 @@ class Grader:
             self._clear(student)
             if result is None:
                 row.status, row.detail = "timeout", f"the notebook ran past {self.notebook_timeout:g} s"
-            elif "DeadKernelError" in result.log or "Kernel died" in result.log:
-                row.status, row.detail = "kernel-died", "the kernel died while running the notebook"
             else:
                 row.status, row.detail = "error", result.log.strip().splitlines()[-1][:200] if result.log.strip() else ""
             return row
         errors = _error_names(graded)
-        if row.status == "ok" and "CellTimeoutError" in errors:
+        if "DeadKernelError" in errors:
+            row.status, row.detail = "kernel-died", "the kernel died; the tests after it got no points"
+        elif row.status == "ok" and "CellTimeoutError" in errors:
             row.status, row.detail = "timeout", "a cell ran past the time limit and was interrupted"
         elif row.status == "ok" and "MemoryError" in errors:
             row.status, row.detail = "memory", "a cell ran out of memory"

