@@ -87,6 +87,7 @@ def command(connection_file: Path, workdir: Path, kernel_args: list[str]) -> lis
     size = str(TMPFS_MB * 1024 * 1024)
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
              "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+    argv += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700: closed to the kernel's user
     for path in SYSTEM_FILES:
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
