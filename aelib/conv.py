@@ -136,7 +136,7 @@ class ConvAutoencoder(nn.Module):
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """Flattened reconstruction (N, H*W) of a code h (N, C, h, w)."""
         out = self.decoder(h)
-        return out.reshape(len(out), -1)
+        return out.flatten(1)
 
     def forward(self, x) -> torch.Tensor:
         x = as_float_tensor(x, "x")

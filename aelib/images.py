@@ -23,7 +23,7 @@ def to_batch(x, image_shape) -> torch.Tensor:
             f"x should have shape (N, {height * width}) (flattened {height}x{width} images) or "
             f"(N, 1, {height}, {width}), but has shape {tuple(x.shape)}."
         )
-    return x.reshape(len(x), 1, height, width)
+    return x.reshape(-1, 1, height, width)
 
 
 def resize(x, image_shape, size, mode: str = "bilinear") -> np.ndarray:

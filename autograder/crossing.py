@@ -52,18 +52,22 @@ class _Writer:
         if value.dtype.kind not in "biufc":
             raise CrossingError(f"an array of dtype {value.dtype} cannot be graded: use a numeric or bool dtype")
         key = f"a{len(self.arrays)}"
-        self.arrays[key] = np.ascontiguousarray(value)
+        self.arrays[key] = np.asarray(value, order="C")
         return key
 
     def tree(self, value, depth: int = 0):
         if depth > 50:
             raise CrossingError("the value is nested too deeply to be graded")
-        if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, np.generic):  # before float and int: np.float64 is a float
+            return {"scalar": self.array(np.asarray(value))}
+        if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, str):
+            return str(value)
         if isinstance(value, int):
-            return {"int": str(value)} if abs(value) >= 2 ** 53 else value
+            return {"int": int.__repr__(value)} if abs(value) >= 2 ** 53 else int(value)
         if isinstance(value, float):
-            return {"float": repr(value)}
+            return {"float": float.__repr__(value)}
         if isinstance(value, (list, tuple)):
             return {"list" if isinstance(value, list) else "tuple": [self.tree(v, depth + 1) for v in value]}
         if isinstance(value, dict):
@@ -72,8 +76,6 @@ class _Writer:
             return {"dict": [[k, self.tree(v, depth + 1)] for k, v in value.items()]}
         if isinstance(value, np.ndarray):
             return {"array": self.array(value)}
-        if isinstance(value, np.generic):
-            return {"scalar": self.array(np.asarray(value))}
         if isinstance(value, np.dtype):
             return {"np_dtype": value.str}
         if isinstance(value, type) and issubclass(value, np.generic):
@@ -199,4 +201,9 @@ def read(path, max_bytes: int = MAX_BYTES):
         raise
     except Exception as err:
         raise CrossingError(f"the answer could not be read ({type(err).__name__})") from None
-    return _Reader(arrays).tree(manifest)
+    try:
+        return _Reader(arrays).tree(manifest)
+    except CrossingError:
+        raise
+    except Exception as err:  # e.g. an object array, refused by allow_pickle=False
+        raise CrossingError(f"the answer could not be read ({type(err).__name__}: {err})") from None

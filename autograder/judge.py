@@ -191,7 +191,11 @@ def plan(source_notebook) -> list[Step]:
 
 
 class StudentError(Exception):
-    """The student's function raised, or its answer could not be used."""
+    """The student's function raised (``ename``: what it raised), or its answer could not be used."""
+
+    def __init__(self, message: str, ename: str = "StudentError"):
+        super().__init__(message)
+        self.ename = ename
 
 
 class Channel:
@@ -237,6 +241,9 @@ class KernelGone(Exception):
     """The kernel did not answer: it timed out or died. ``args``: (ename, evalue)."""
 
 
+_CHANGEABLE = (np.ndarray, torch.Tensor, dict, list, tuple, np.random.Generator, torch.Generator)
+
+
 def _write_back(original, after) -> None:
     """Make ``original`` (an argument the test passed) look as the student's function left it."""
     if isinstance(original, np.ndarray) and isinstance(after, np.ndarray):
@@ -249,7 +256,7 @@ def _write_back(original, after) -> None:
     elif isinstance(original, dict) and isinstance(after, dict):
         for key in list(original):
             if key in after:
-                if isinstance(original[key], (np.ndarray, torch.Tensor, dict, list, tuple)):
+                if isinstance(original[key], _CHANGEABLE):
                     _write_back(original[key], after[key])
                 else:
                     original[key] = after[key]
@@ -260,7 +267,7 @@ def _write_back(original, after) -> None:
                 original[key] = after[key]
     elif isinstance(original, list) and isinstance(after, list):
         for i, value in enumerate(after[:len(original)]):
-            if isinstance(original[i], (np.ndarray, torch.Tensor, dict, list, tuple)):
+            if isinstance(original[i], _CHANGEABLE):
                 _write_back(original[i], value)
             else:
                 original[i] = value
@@ -305,8 +312,9 @@ class Remote:
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
             where = "\n".join(str(w) for w in error.get("where", []))
-            raise StudentError(f"{self.name} raised {error.get('type', 'an error')}: {error.get('message', '')}"
-                               + (f"\n{where}" if where else ""))
+            ename = str(error.get("type", "Error"))
+            raise StudentError(f"{self.name} raised {ename}: {error.get('message', '')}" + (f"\n{where}" if where else ""),
+                               ename if ename.isidentifier() else "StudentError")
         after = reply.get("args")
         if isinstance(after, list) and len(after) == 2:
             _write_back(list(args), list(after[0]) if isinstance(after[0], list) else [])
@@ -369,7 +377,7 @@ def _verdict(grade_id: str, err: BaseException | None) -> dict:
     if isinstance(err, KernelGone):
         ename, evalue = err.args
     else:
-        ename, evalue = type(err).__name__, str(err)
+        ename, evalue = getattr(err, "ename", type(err).__name__), str(err)
     return {"verdict": grade_id, "passed": False, "ename": ename, "evalue": evalue[:4000]}
 
 

@@ -121,6 +121,9 @@ def _trace(module, x, writer, names: dict) -> dict:
     try:
         program = torch.export.export(module, (x,), dynamic_shapes=({0: batch},), strict=False)
     except Exception as err:
+        if "specialized it to be a constant" in str(err):
+            raise CrossingError("the model works only for one batch size, so it cannot be graded: its code fixes "
+                                "the number of rows (len(x) in a reshape, say); use -1 there, or x.flatten(1)") from None
         raise CrossingError(f"the model could not be traced for grading ({type(err).__name__}: "
                             f"{str(err).splitlines()[0][:200]}); keep its forward to torch operations, "
                             f"without Python branches on tensor values") from None
@@ -178,24 +181,31 @@ def _arg(value):
 
 
 def export(model, example, writer) -> dict:
-    """The parts of ``model`` (an nn.Module) traced on two rows of ``example``, as plain data."""
+    """The parts of ``model`` (an nn.Module) traced on two rows of ``example``, as plain data.
+
+    Each of ``encoder``, ``encode``, ``decoder`` (on the encoder's code) and ``decode`` (on
+    ``encode``'s) that the model has and that traces; ``forward`` too where no pair is complete.
+    """
     torch = _torch()
     model = model.cpu().eval()
     x = _as_batch(example)
-    names: dict = {}
-    parts = {}
+    names, parts, codes, failures = {}, {}, {}, []
     with torch.no_grad():
         callables = _callable_parts(model)
-        code = None
-        for name in ("encoder", "encode"):
-            if name in callables:
-                parts[name] = _trace(_Method(model, name), x, writer, names)
-                code = callables[name](x)
-        for name in ("decoder", "decode"):
-            if name in callables and isinstance(code, torch.Tensor):
-                parts[name] = _trace(_Method(model, name), code, writer, names)
+        for name, source in (("encoder", None), ("encode", None), ("decoder", "encoder"), ("decode", "encode")):
+            if name not in callables or (source is not None and not isinstance(codes.get(source), torch.Tensor)):
+                continue
+            try:
+                parts[name] = _trace(_Method(model, name), x if source is None else codes[source], writer, names)
+                if source is None:
+                    codes[name] = callables[name](x)
+            except CrossingError as err:
+                failures.append(err)
         if not ({"encoder", "decoder"} <= set(parts) or {"encode", "decode"} <= set(parts)):
-            parts["forward"] = _trace(_Method(model, "forward"), x, writer, names)
+            try:
+                parts["forward"] = _trace(_Method(model, "forward"), x, writer, names)
+            except CrossingError as err:
+                raise (failures[-1] if failures else err) from None
     return {"parts": parts, "weights": names}
 
 
@@ -265,9 +275,10 @@ class _Graph(_torch().nn.Module):
 class GradedModel(_torch().nn.Module):
     """A student's trained model, rebuilt in the judge from :func:`export`'s plain data.
 
-    ``encoder``/``decoder`` (modules) or ``encode``/``decode`` (methods) are there where the
-    student's model had them; ``model(x)`` runs the decoder on the encoder's code, or the exported
-    forward where the model has no such pair. ``parameters()`` lists each weight once.
+    ``encoder``/``decoder`` (modules) and ``encode``/``decode`` (methods) are there where the
+    student's model had them; ``model(x)`` runs ``decode`` on ``encode``'s code (or ``decoder`` on
+    ``encoder``'s), the exported forward only where the model has no such pair. ``parameters()``
+    lists each weight once.
     """
 
     def __init__(self, parts: dict, weights: dict):
@@ -279,10 +290,10 @@ class GradedModel(_torch().nn.Module):
             key = f"w{i}"
             self._keys[fqn] = key
             self.weights[key] = tensor
-        self._graphs = torch.nn.ModuleDict({name: _Graph(graph, self) for name, graph in parts.items()})
+        self.graphs = {name: _Graph(graph, self) for name, graph in parts.items()}  # not modules: no weights of their own
         for name in ("encoder", "decoder"):
             if name in parts:
-                self.add_module(name, _Bound(self._graphs[name]))
+                self.add_module(name, _Bound(self.graphs[name]))
 
     @classmethod
     def from_manifest(cls, body, reader) -> "GradedModel":
@@ -304,18 +315,20 @@ class GradedModel(_torch().nn.Module):
         return self.weights[self._keys[fqn]]
 
     def has(self, part: str) -> bool:
-        return part in self._graphs
+        return part in self.graphs
 
     def encode(self, x):
-        return self._graphs["encode"](x) if self.has("encode") else self._graphs["encoder"](x)
+        return self.graphs["encode"](x) if self.has("encode") else self.graphs["encoder"](x)
 
     def decode(self, h):
-        return self._graphs["decode"](h) if self.has("decode") else self._graphs["decoder"](h)
+        return self.graphs["decode"](h) if self.has("decode") else self.graphs["decoder"](h)
 
     def forward(self, x):
-        if (self.has("encoder") or self.has("encode")) and (self.has("decoder") or self.has("decode")):
-            return self.decode(self.encode(x))
-        return self._graphs["forward"](x)
+        if self.has("encode") and self.has("decode"):
+            return self.graphs["decode"](self.graphs["encode"](x))
+        if self.has("encoder") and self.has("decoder"):
+            return self.graphs["decoder"](self.graphs["encoder"](x))
+        return self.graphs["forward"](x)
 
     def train(self, mode: bool = True):  # the graphs were traced in eval mode; there is nothing to switch
         self.training = mode
