@@ -23,6 +23,7 @@ import stat
 import numpy as np
 
 MAX_BYTES = 512 * 1024 ** 2  # one message: far above what a lesson passes (its data set is about 1.5 MB)
+MAX_MANIFEST_BYTES = 64 * 1024 ** 2  # the JSON tree alone (a list of ten million numbers is refused; send an array)
 _MANIFEST = "__manifest__"
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -107,7 +108,11 @@ def write(path, value, example=None) -> None:
     writer = _Writer(example)
     manifest = json.dumps(writer.tree(value))
     arrays = {_MANIFEST: np.frombuffer(manifest.encode(), dtype=np.uint8), **writer.arrays}
-    with open(path, "wb") as handle:
+    try:
+        os.unlink(path)  # whatever was there, a link included, is replaced, never written through
+    except FileNotFoundError:
+        pass
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as handle:
         np.savez(handle, **arrays)
 
 
@@ -196,7 +201,10 @@ def read(path, max_bytes: int = MAX_BYTES):
     data = read_bytes(path, max_bytes)
     try:
         arrays = np.load(io.BytesIO(data), allow_pickle=False)
-        manifest = json.loads(bytes(arrays[_MANIFEST]).decode())
+        text = arrays[_MANIFEST]
+        if text.nbytes > MAX_MANIFEST_BYTES:
+            raise CrossingError("the answer holds too many separate numbers or strings: return an array instead")
+        manifest = json.loads(bytes(text).decode())
     except CrossingError:
         raise
     except Exception as err:

@@ -23,6 +23,8 @@ from nbclient.util import run_sync
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
+from autograder.kernel import set_limit
+
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 
 
@@ -167,6 +169,13 @@ def _error(ename: str, evalue: str, grade_id: str = ""):
     return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=summary.splitlines())
 
 
+JUDGE_MEMORY_MB = 8192  # the judge reads what students return: an answer too large is its MemoryError, not the grader's
+
+
+def _judge_limits() -> None:
+    set_limit("AS", JUDGE_MEMORY_MB * 1024 * 1024)
+
+
 class JudgeProcess:
     """The judge for one notebook: started at once (it imports torch while the kernel starts)."""
 
@@ -178,7 +187,7 @@ class JudgeProcess:
 
     def _start(self) -> None:
         self.process = subprocess.Popen(self.args, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, start_new_session=True)
+                                        text=True, start_new_session=True, preexec_fn=_judge_limits)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True).start()
 

@@ -90,16 +90,9 @@ def _as_batch(example):
 
 
 def _callable_parts(model) -> dict:
-    """The model's parts that the judge may call, each a function of one batch."""
-    torch = _torch()
-    parts = {}
-    for name in ("encoder", "decoder"):
-        if isinstance(getattr(model, name, None), torch.nn.Module):
-            parts[name] = getattr(model, name)
-    for name in ("encode", "decode"):
-        if name not in parts and callable(getattr(model, name, None)) and not isinstance(getattr(model, name), torch.nn.Module):
-            parts[name] = getattr(model, name)
-    return parts
+    """The model's parts that the judge may call (submodules or methods), each a function of one batch."""
+    return {name: getattr(model, name) for name in ("encoder", "decoder", "encode", "decode")
+            if callable(getattr(model, name, None))}
 
 
 class _Method(_torch().nn.Module):

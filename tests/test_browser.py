@@ -140,3 +140,23 @@ def test_lecture_mode_in_voila(browser, tmp_path):
         real_errors = [e for e in errors if "font" not in e.lower()]
         assert real_errors == [], f"page errors: {real_errors}"
         page.close()
+
+
+def test_a_feedback_page_runs_no_script_a_student_printed(browser, tmp_path):
+    """Student output goes through nbconvert's sanitiser: opening the page changes nothing."""
+    from autograder.grade import grade
+    from tests.classes.adversarial import attackers
+
+    lesson = "01-copy-through"
+    student = next(s for s in attackers(lesson, port=9) if s.name == "scripts-in-output")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    student.write(lesson, folder)
+    grade(lesson, folder, tmp_path / "out", workers=1)
+    page, errors = _page(browser)
+    page.goto((tmp_path / "out" / "feedback" / student.name / f"{lesson}.html").as_uri())
+    page.wait_for_load_state("load")
+    time.sleep(1)
+    assert page.title() != "pwned", "a script from the student's output ran in the feedback page"
+    assert page.locator("text=Hidden tests ran here").count() > 0, "the page shows the graded notebook"
+    page.close()

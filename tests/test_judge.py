@@ -147,3 +147,23 @@ def test_the_judge_runs_what_the_tests_read_and_no_training_run():
                                                               "test-train-bottleneck"]
     assert any(s.kind == "api" and s.names == {"gradients"} for s in steps)
     assert all(isinstance(s, Step) for s in steps)
+
+
+class _TiedWithMethods(torch.nn.Module):
+    """Lesson 05's shape of model: an encoder module and a decoder method that reuses its weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(6, 3), torch.nn.Sigmoid())
+        self.c = torch.nn.Parameter(torch.zeros(6))
+
+    def decoder(self, h):
+        return torch.sigmoid(h @ self.encoder[0].weight + self.c)
+
+
+def test_a_decoder_method_and_tied_weights_cross(tmp_path):
+    model, x = _TiedWithMethods(), torch.rand(4, 6)
+    graded = _round_trip(model, tmp_path, example=x)
+    with torch.no_grad():
+        assert torch.allclose(graded.decoder(graded.encoder(x)), model.decoder(model.encoder(x)), atol=1e-6)
+    assert sum(p.numel() for p in graded.parameters()) == 6 * 3 + 3 + 6, "a tied weight is one weight"

@@ -8,6 +8,7 @@ written by hand (``raw``), plus optional edits to locked cells (``tamper``).
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nbformat
@@ -25,6 +26,7 @@ class Student:
     blank: bool = False  # start from the blank release instead of the reference
     tamper: dict = field(default_factory=dict)  # grade id of a locked cell -> new source
     raw: str | None = None  # the file's whole text, for broken uploads
+    edit: Callable | None = None  # changes the notebook any other way (metadata, copied cells)
 
     def write(self, lesson: str, folder) -> None:
         path = folder / f"{self.name}.ipynb"
@@ -37,6 +39,8 @@ class Student:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id in self.tamper:
                 cell.source = self.tamper[grade_id]
+        if self.edit is not None:
+            self.edit(nb)
         nbformat.write(nb, path)
 
 
