@@ -47,3 +47,17 @@ def pick_device() -> torch.device:
     if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def describe(device: torch.device) -> str:
+    """Where a lesson computes, in words a student understands (one line to print)."""
+    device = torch.device(device)
+    chosen = f" ({ENV_VAR}={os.environ[ENV_VAR].strip()})" if os.environ.get(ENV_VAR, "").strip() else ""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"computing on {device} ({torch.cuda.get_device_name(index)}){chosen}"
+    if device.type == "mps":
+        return f"computing on mps (the Apple GPU){chosen}"
+    if chosen:
+        return f"computing on the CPU{chosen}; every cell runs in seconds"
+    return "computing on the CPU: no GPU found; every cell still runs in seconds"

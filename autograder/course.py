@@ -73,6 +73,13 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
     (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
 
 
+def compute_env(threads: int) -> dict[str, str]:
+    """Environment variables of a grading process (kernel or judge) that computes on ``threads`` threads:
+    idle OpenMP threads sleep, progress bars are off, plots render off-screen."""
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE",
+            "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+
+
 def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = False) -> Path:
     """Install the grading kernelspec under ``root/jupyter`` and return that data folder.
 
@@ -93,8 +100,7 @@ def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = Fal
         "display_name": "aelib grader",
         "interrupt_mode": "message" if sandboxed else "signal",
         "language": "python",
-        "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE",
-                "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"},
+        "env": compute_env(threads),
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return data_dir

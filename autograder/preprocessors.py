@@ -23,6 +23,7 @@ from nbclient.util import run_sync
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
+from autograder.course import compute_env
 from autograder.kernel import set_limit
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
@@ -69,6 +70,7 @@ class JudgedExecute(Execute):
         self._room.chmod(0o755)
         self._last_graded, self._dead, self._bytes = last_graded_cell(nb), None, {}
         self._judge = JudgeProcess(source, self._room / "inbox", self._room / "scratch")
+        self._judge.start()  # it reads the plan and imports torch while the kernel starts
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -89,6 +91,13 @@ class JudgedExecute(Execute):
     start_new_kernel = run_sync(async_start_new_kernel)
 
     def preprocess_cell(self, cell, resources, index):
+        t0 = time.monotonic()
+        try:
+            return self._preprocess_cell(cell, resources, index)
+        finally:
+            print(f"TIMING cell {index} {time.monotonic() - t0:.2f}", file=sys.stderr, flush=True)
+
+    def _preprocess_cell(self, cell, resources, index):
         if index > self._last_graded or cell.cell_type != "code":
             return cell, resources
         if is_test_cell(cell):
@@ -177,15 +186,19 @@ def _judge_limits() -> None:
 
 
 class JudgeProcess:
-    """The judge for one notebook: started at once (it imports torch while the kernel starts)."""
+    """The judge for one notebook, and the line protocol with it (:class:`autograder.judge.Channel`).
+
+    Stopped (killed) when the notebook is done; a judge that ran past a test's time limit is
+    killed, and the next test starts a new one."""
 
     def __init__(self, source: Path, inbox: Path, outbox: Path):
-        env = {**os.environ, "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
+        env = {**os.environ, **compute_env(threads=1)}  # the judge's own work is small: one thread, never spinning
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
         self.args = [sys.executable, "-m", "autograder.judge", str(source), str(inbox), str(outbox)]
-        self.env, self.process = env, None
+        self.env, self.process, self.ready = env, None, False
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        self.ready = False
         self.process = subprocess.Popen(self.args, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, start_new_session=True, preexec_fn=_judge_limits)
         self.lines: queue.Queue = queue.Queue()
@@ -207,8 +220,10 @@ class JudgeProcess:
     def run(self, grade_id: str, answer, timeout: float) -> dict:
         """The verdict on ``grade_id``; ``answer(kind, name, call_id)`` runs each call in the kernel."""
         if self.process is None or self.process.poll() is not None:
-            self._start()
-            if not (self._receive(timeout) or {}).get("ready"):
+            self.start()
+        if not self.ready:
+            self.ready = bool((self._receive(timeout) or {}).get("ready"))
+            if not self.ready:
                 self.stop()
                 return {"passed": False, "ename": "JudgeError", "evalue": "the judge did not start"}
         self.process.stdin.write(json.dumps({"run": grade_id}) + "\n")

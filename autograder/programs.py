@@ -111,15 +111,20 @@ def _trace(module, x, writer, names: dict) -> dict:
     """One part as ``{"nodes": [...], "output": ...}``; its weights go into ``writer``'s arrays."""
     torch = _torch()
     batch = torch.export.Dim("batch", min=1)
-    try:
-        program = torch.export.export(module, (x,), dynamic_shapes=({0: batch},), strict=False)
-    except Exception as err:
-        if "specialized it to be a constant" in str(err):
+    program, failure = None, None
+    for strict in (False, True):  # the strict tracer (TorchDynamo) follows len(x) without fixing the batch size
+        try:
+            program = torch.export.export(module, (x,), dynamic_shapes=({0: batch},), strict=strict)
+            break
+        except Exception as err:
+            failure = failure or err
+    if program is None:
+        if "specialized it to be a constant" in str(failure):
             raise CrossingError("the model works only for one batch size, so it cannot be graded: its code fixes "
-                                "the number of rows (len(x) in a reshape, say); use -1 there, or x.flatten(1)") from None
-        raise CrossingError(f"the model could not be traced for grading ({type(err).__name__}: "
-                            f"{str(err).splitlines()[0][:200]}); keep its forward to torch operations, "
-                            f"without Python branches on tensor values") from None
+                                "the number of rows (x.view(2, ...), say); use -1 there, or x.flatten(1)")
+        raise CrossingError(f"the model could not be traced for grading ({type(failure).__name__}: "
+                            f"{str(failure).splitlines()[0][:200]}); keep its forward to torch operations, "
+                            f"without Python branches on tensor values")
     signature = program.graph_signature
     if signature.buffers_to_mutate or getattr(signature, "user_inputs_to_mutate", None):
         raise CrossingError("the model changes its own buffers when it runs, even in eval mode; it cannot be graded")

@@ -12,7 +12,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbgrader.api import Gradebook
 
-from autograder.course import SOLUTIONS, run_nbgrader
+from autograder.course import SOLUTIONS, compute_env, run_nbgrader
 from autograder.grade import grade
 from autograder.submissions import reference_answers, submission
 
@@ -47,8 +47,7 @@ def _graded_part(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def _own_seconds(nb: nbformat.NotebookNode, threads: int) -> float:
     """Seconds to run ``nb`` in a fresh plain kernel on ``threads`` threads (kernel start included)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "OMP_WAIT_POLICY": "PASSIVE", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, **compute_env(threads)}
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": tempfile.gettempdir()}}).execute(env=env)

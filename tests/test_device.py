@@ -46,3 +46,14 @@ def test_bad_name(monkeypatch):
     monkeypatch.setenv(device.ENV_VAR, "gpu-please")
     with pytest.raises(ValueError, match="not a device name"):
         device.pick_device()
+
+
+def test_a_student_is_told_where_the_lesson_computes(monkeypatch, no_override):
+    _available(monkeypatch, cuda=False, mps=False)
+    assert device.describe(device.pick_device()) == "computing on the CPU: no GPU found; every cell still runs in seconds"
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "NVIDIA Example 80GB")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert device.describe(torch.device("cuda")) == "computing on cuda (NVIDIA Example 80GB)"
+    assert device.describe(torch.device("mps")) == "computing on mps (the Apple GPU)"
+    monkeypatch.setenv(device.ENV_VAR, "cpu")
+    assert device.describe(device.pick_device()) == "computing on the CPU (AELIB_DEVICE=cpu); every cell runs in seconds"

@@ -167,3 +167,25 @@ def test_a_decoder_method_and_tied_weights_cross(tmp_path):
     with torch.no_grad():
         assert torch.allclose(graded.decoder(graded.encoder(x)), model.decoder(model.encoder(x)), atol=1e-6)
     assert sum(p.numel() for p in graded.parameters()) == 6 * 3 + 3 + 6, "a tied weight is one weight"
+
+
+class _LenReshape(torch.nn.Module):
+    """Written as students write it: reshape(len(x), -1), which the default tracer fixes to one batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Conv2d(1, 2, 3, padding=1)
+
+    def encode(self, x):
+        return self.layer(x.reshape(-1, 1, 4, 4))
+
+    def forward(self, x):
+        return self.encode(x).mean(1).reshape(len(x), -1)
+
+
+def test_a_model_written_with_len_crosses_for_every_batch_size(tmp_path):
+    model = _LenReshape().eval()
+    graded = _round_trip(model, tmp_path, example=torch.rand(3, 16))
+    x = torch.rand(9, 16)
+    with torch.no_grad():
+        assert torch.allclose(graded(x), model(x), atol=1e-6)
