@@ -91,13 +91,6 @@ class JudgedExecute(Execute):
     start_new_kernel = run_sync(async_start_new_kernel)
 
     def preprocess_cell(self, cell, resources, index):
-        t0 = time.monotonic()
-        try:
-            return self._preprocess_cell(cell, resources, index)
-        finally:
-            print(f"TIMING cell {index} {time.monotonic() - t0:.2f}", file=sys.stderr, flush=True)
-
-    def _preprocess_cell(self, cell, resources, index):
         if index > self._last_graded or cell.cell_type != "code":
             return cell, resources
         if is_test_cell(cell):
