@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     grd.add_argument("--notebook-timeout", type=float, default=600, help="seconds a whole submission may take (default 600)")
     grd.add_argument("--memory", type=int, default=4096, help="memory cap of the grading kernel in MiB (default 4096)")
     grd.add_argument("--db", default=None, help="gradebook SQLAlchemy URL (default: SQLite in OUT/nbgrader)")
+    grd.add_argument("--device", default="cpu",
+                     help="where students' code computes: cpu (default, reproducible), cuda, cuda:N, mps")
     grd.add_argument("--no-sandbox", action="store_true",
                      help="run kernels without bubblewrap (resource limits only); only for trusted submissions")
 
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
             rows = grade(args.lesson, args.submissions, args.out, workers=args.workers, cell_timeout=args.timeout,
                          notebook_timeout=args.notebook_timeout, memory_mb=args.memory, db_url=args.db,
-                         sandbox=not args.no_sandbox)
+                         sandbox=not args.no_sandbox, device=args.device)
             not_ok = sum(row.status != "ok" for row in rows)
             print(f"graded {len(rows)} submission(s), {not_ok} with a status other than ok: {args.out / 'grades.csv'}")
         else:

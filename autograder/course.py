@@ -80,7 +80,7 @@ def compute_env(threads: int) -> dict[str, str]:
             "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
 
 
-def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = False) -> Path:
+def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = False, device: str = "cpu") -> Path:
     """Install the grading kernelspec under ``root/jupyter`` and return that data folder.
 
     The kernel is this interpreter started through :mod:`autograder.kernel`, which caps its
@@ -90,6 +90,7 @@ def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = Fal
     else, made a 2-second training cell take over 2 minutes), progress bars are off and plots render
     off-screen. ``sandboxed``: the kernel starts inside
     :mod:`autograder.sandbox` (interrupted by message, as a signal would stop the sandbox instead).
+    ``device``: where the student's code computes (``AELIB_DEVICE`` in the kernel: ``cpu``, ``cuda``, ...).
     """
     data_dir = root / "jupyter"
     spec_dir = data_dir / "kernels" / GRADER_KERNEL
@@ -100,7 +101,7 @@ def write_kernel(root: Path, memory_mb: int, threads: int, sandboxed: bool = Fal
         "display_name": "aelib grader",
         "interrupt_mode": "message" if sandboxed else "signal",
         "language": "python",
-        "env": compute_env(threads),
+        "env": {**compute_env(threads), "AELIB_DEVICE": device},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return data_dir

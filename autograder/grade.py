@@ -83,13 +83,13 @@ def student_ids(files: list[Path]) -> dict[str, Path]:
 
 
 def prepare_course(lesson: str, root: Path, *, db_url, cell_timeout: int, memory_mb: int, threads: int,
-                   sandboxed: bool) -> Path:
+                   sandboxed: bool, device: str = "cpu") -> Path:
     """Set up nbgrader's folders under ``root`` and (re)generate ``lesson``; return the jupyter path."""
     source = root / "source"
     shutil.rmtree(source / lesson, ignore_errors=True)
     shutil.copytree(SOLUTIONS / lesson, source / lesson)
     write_config(root, source=Path("source"), release=Path("release"), db_url=db_url, cell_timeout=cell_timeout)
-    jupyter_path = write_kernel(root, memory_mb, threads, sandboxed)
+    jupyter_path = write_kernel(root, memory_mb, threads, sandboxed, device)
     result = run_nbgrader(root, "generate_assignment", lesson, "--force", "--log-level=WARN")
     if result.returncode != 0:
         raise CourseError(f"nbgrader generate_assignment failed for {lesson}: {result.stdout.strip()[-500:]}")
@@ -228,11 +228,12 @@ def write_csv(rows: list[Row], path: Path) -> None:
 
 def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_timeout: int = 60,
           notebook_timeout: float = 600, memory_mb: int = 4096, db_url: str | None = None,
-          sandbox: bool = True) -> list[Row]:
+          sandbox: bool = True, device: str = "cpu") -> list[Row]:
     """Grade every ``*.ipynb`` in ``submissions`` for ``lesson``; write ``out/grades.csv`` and feedback.
 
     ``sandbox``: run each kernel in :mod:`autograder.sandbox` where this machine allows it (a warning
-    on stderr, once, where it does not). Returns the rows, one per submitted file, in file-name order.
+    on stderr, once, where it does not). ``device``: where students' code computes (``cpu``, the
+    default, keeps grades reproducible; ``cuda`` uses a GPU); the judge always computes on the CPU. Returns the rows, one per submitted file, in file-name order.
     """
     require_lesson(lesson)
     submissions, out = Path(submissions), Path(out)
@@ -249,7 +250,7 @@ def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_t
     if reason:
         print(NO_SANDBOX_WARNING.format(reason=reason), file=sys.stderr)
     jupyter_path = prepare_course(lesson, root, db_url=db_url, cell_timeout=cell_timeout, memory_mb=memory_mb,
-                                  threads=threads, sandboxed=reason is None)
+                                  threads=threads, sandboxed=reason is None, device=device)
     grader = Grader(lesson, root, db_url, jupyter_path, notebook_timeout, reason is None, workers)
     students = student_ids(files)
     try:

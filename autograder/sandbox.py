@@ -19,6 +19,7 @@ kernel must talk over ZeroMQ's ``ipc`` transport (no TCP across a new network na
 grader sets both. :func:`unavailable` says why a machine cannot sandbox, if it cannot.
 """
 
+import glob
 import os
 import shutil
 import subprocess
@@ -87,6 +88,8 @@ def command(connection_file: Path, workdir: Path, kernel_args: list[str]) -> lis
     size = str(TMPFS_MB * 1024 * 1024)
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
              "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+    if os.environ.get("AELIB_DEVICE", "cpu").startswith("cuda"):  # grading on a GPU: its device files
+        argv += [arg for node in sorted(glob.glob("/dev/nvidia*")) for arg in ("--dev-bind", node, node)]
     argv += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700: closed to the kernel's user
     for path in SYSTEM_FILES:
         if os.path.exists(path):

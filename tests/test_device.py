@@ -57,3 +57,19 @@ def test_a_student_is_told_where_the_lesson_computes(monkeypatch, no_override):
     assert device.describe(torch.device("mps")) == "computing on mps (the Apple GPU)"
     monkeypatch.setenv(device.ENV_VAR, "cpu")
     assert device.describe(device.pick_device()) == "computing on the CPU (AELIB_DEVICE=cpu); every cell runs in seconds"
+
+
+def test_the_grader_computes_where_the_instructor_says(tmp_path):
+    import json
+
+    from autograder.__main__ import _parser
+    from autograder.course import GRADER_KERNEL, write_kernel
+
+    def kernel_device(**kwargs):
+        folder = write_kernel(tmp_path, 1024, 1, **kwargs)
+        return json.loads((folder / "kernels" / GRADER_KERNEL / "kernel.json").read_text())["env"][device.ENV_VAR]
+
+    assert kernel_device() == "cpu", "grades are reproducible: the CPU unless the instructor asks"
+    assert kernel_device(device="cuda:1") == "cuda:1"
+    assert _parser().parse_args(["grade", "01-copy-through", "x", "--out", "y"]).device == "cpu"
+    assert _parser().parse_args(["grade", "01-copy-through", "x", "--out", "y", "--device", "cuda"]).device == "cuda"
