@@ -1,8 +1,8 @@
 """The student's kernel side of a judge's call: run one function of the exercise's API on plain data.
 
 The grader runs ``answer.call(name, request, reply)`` in the student's kernel. It reads the
-arguments from ``request`` (written by the judge), calls the notebook's ``name`` and writes to
-``reply`` what the judge needs to decide: the result, the arguments as they are afterwards (a
+arguments from the file ``request`` (written by the judge), calls the notebook's ``name`` and
+writes into the named pipe ``reply`` (made by the judge, read by the judge) what it needs to decide: the result, the arguments as they are afterwards (a
 function that changes its input is seen doing so), which global random generators it drew from,
 or the error it raised. Nothing here decides a verdict: this code runs with the student's, and
 whatever it writes is only data that the judge checks.
@@ -74,37 +74,41 @@ def _error(err: BaseException) -> dict:
     return {"error": {"type": type(err).__name__, "message": str(err)[:2000], "where": where}}
 
 
+def _send(reply: str, data: bytes) -> None:
+    with open(reply, "wb") as pipe:
+        pipe.write(data)
+
+
 def call(name: str, request: str, reply: str, call_id: str) -> None:
-    """Call the notebook's ``name`` with the arguments in ``request``; write the outcome to ``reply``."""
+    """Call the notebook's ``name`` with the arguments in ``request``; send the outcome to ``reply``."""
     try:
-        _call(name, request, reply, call_id)
+        data = _call(name, request, call_id)
     except BaseException as err:  # the grader's own failure here: say so in the reply, and in the log
         traceback.print_exc(file=sys.__stderr__)
-        crossing.write(reply, {"error": {"type": "GraderError", "message": f"{type(err).__name__}: {err}", "where": []}})
+        data = crossing.dumps({"error": {"type": "GraderError", "message": f"{type(err).__name__}: {err}", "where": []}})
+    _send(reply, data)
 
 
-def _call(name: str, request: str, reply: str, call_id: str) -> None:
+def _call(name: str, request: str, call_id: str) -> bytes:
     args, kwargs = crossing.read(request)
     function = _namespace().get(name)
     if function is None:
-        crossing.write(reply, {"error": {"type": "NameError", "message": f"{name} is not defined: run its cell", "where": []}})
-        return
+        return crossing.dumps({"error": {"type": "NameError", "message": f"{name} is not defined: run its cell", "where": []}})
     inputs = [t for t in _tensors([args, kwargs]) if t.requires_grad]
     before = _random_states()
     try:
         result = function(*args, **kwargs)
     except Exception as err:
-        crossing.write(reply, _error(err))
-        return
+        return crossing.dumps(_error(err))
     outcome = {"result": result, "args": [args, kwargs], "touched": _touched(before, _random_states())}
     if inputs:
         outputs = [t for t in _tensors(result) if t.requires_grad]
         if outputs:
             _kept[call_id] = (outputs, inputs)
     try:
-        crossing.write(reply, outcome, example=_first_batch(args))
+        return crossing.dumps(outcome, example=_first_batch(args))
     except crossing.CrossingError as err:
-        crossing.write(reply, {"error": {"type": "CrossingError", "message": str(err), "where": []}})
+        return crossing.dumps({"error": {"type": "CrossingError", "message": str(err), "where": []}})
 
 
 def vjp(call_id: str, request: str, reply: str) -> None:
@@ -112,12 +116,13 @@ def vjp(call_id: str, request: str, reply: str) -> None:
     respect to its arguments that require grad (zeros where an argument was not used)."""
     import torch
 
-    outputs, inputs = _kept[call_id]
-    cotangents = crossing.read(request)
     try:
+        outputs, inputs = _kept[call_id]
+        cotangents = crossing.read(request)
         grads = torch.autograd.grad(outputs, inputs, [c.to(o.dtype) for o, c in zip(outputs, cotangents)],
                                     retain_graph=True, allow_unused=True)
         grads = [torch.zeros_like(i) if g is None else g for g, i in zip(grads, inputs)]
-        crossing.write(reply, {"result": grads})
+        data = crossing.dumps({"result": grads})
     except Exception as err:
-        crossing.write(reply, _error(err))
+        data = crossing.dumps(_error(err))
+    _send(reply, data)

@@ -1,7 +1,9 @@
 """The one format in which values cross between the student's kernel and the judge: plain data.
 
-A message is a ``.npz`` file read with ``np.load(allow_pickle=False)``: one JSON manifest (the
-tree of the value) and the arrays it refers to. What can cross:
+A message is the bytes of a ``.npz`` file read with ``np.load(allow_pickle=False)``: one JSON
+manifest (the tree of the value) and the arrays it refers to. The judge writes its requests as
+files the kernel can only read; the kernel answers through a named pipe the judge made. What can
+cross:
 
 * ``None``, bools, ints, floats, strings; lists, tuples and dicts (string or int keys) of them;
 * NumPy arrays and scalars of numeric or bool dtype, torch tensors (CPU copies, with
@@ -11,8 +13,8 @@ tree of the value) and the arrays it refers to. What can cross:
   (kernel to judge only).
 
 Anything else raises :class:`CrossingError`, whose message tells the student what to return instead.
-Reading a message (:func:`read`) never follows a link, refuses anything but a regular file and
-anything larger than ``MAX_BYTES``, and never unpickles.
+Reading a message never unpickles and refuses anything larger than ``MAX_BYTES``; reading a file
+(:func:`read`) never follows a link and refuses anything but a regular file.
 """
 
 import io
@@ -103,17 +105,25 @@ class _Writer:
         raise CrossingError(f"a value of type {type(value).__name__} cannot be graded: return {WHAT_CAN_CROSS}")
 
 
-def write(path, value, example=None) -> None:
-    """Write ``value`` to the message file ``path``; ``example`` is an input batch for exporting a model."""
+def dumps(value, example=None) -> bytes:
+    """``value`` as a message; ``example`` is an input batch for exporting a model."""
     writer = _Writer(example)
     manifest = json.dumps(writer.tree(value))
     arrays = {_MANIFEST: np.frombuffer(manifest.encode(), dtype=np.uint8), **writer.arrays}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def write(path, value, example=None) -> None:
+    """Write ``value`` to a new message file ``path`` (whatever was there, a link included, is replaced)."""
+    data = dumps(value, example)
     try:
-        os.unlink(path)  # whatever was there, a link included, is replaced, never written through
+        os.unlink(path)
     except FileNotFoundError:
         pass
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as handle:
-        np.savez(handle, **arrays)
+        handle.write(data)
 
 
 def read_bytes(path, max_bytes: int = MAX_BYTES) -> bytes:
@@ -198,7 +208,13 @@ def _np_generator(state):
 
 def read(path, max_bytes: int = MAX_BYTES):
     """The value in the message file ``path`` (see :func:`read_bytes` for what is refused)."""
-    data = read_bytes(path, max_bytes)
+    return loads(read_bytes(path, max_bytes))
+
+
+def loads(data: bytes):
+    """The value in the message ``data``; :class:`CrossingError` for anything not in this format."""
+    if len(data) > MAX_BYTES:
+        raise CrossingError(f"the answer is {len(data) / 1e6:.0f} MB, more than the {MAX_BYTES / 1e6:.0f} MB allowed")
     try:
         arrays = np.load(io.BytesIO(data), allow_pickle=False)
         text = arrays[_MANIFEST]

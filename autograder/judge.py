@@ -1,12 +1,12 @@
 """The judge: a trusted process that decides every test cell's verdict without running student code.
 
-``python -m autograder.judge SOURCE_NOTEBOOK INBOX OUTBOX`` reads commands on stdin and answers on
+``python -m autograder.judge SOURCE_NOTEBOOK INBOX`` reads commands on stdin and answers on
 its own stdout, one JSON line each (see :class:`Channel`). For ``{"run": GRADE_ID}`` it runs, in
 its own namespace, the instructor's code up to that test cell (:func:`plan`) and then the test
 cell's whole source, hidden tests included, all taken from the course's source notebook. The
 names of the exercise's API are :class:`Remote` stubs: calling one writes the arguments as plain
-data (:mod:`autograder.crossing`) into INBOX, asks the grader to run the student's function in
-the student's kernel, and reads the result that the kernel wrote into OUTBOX. The verdict is
+data (:mod:`autograder.crossing`) into INBOX (read-only for the kernel), asks the grader to run the
+student's function in the student's kernel, and reads the result from a named pipe it made there. The verdict is
 the judge's: the test passed when its code raised nothing. The judge never imports, executes or
 unpickles student code, and never sees the kernel's outputs.
 """
@@ -17,6 +17,7 @@ import json
 import os
 import random
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,8 +203,8 @@ class Channel:
     """JSON lines with the grader: the judge asks ``{"call": ..., "id": k}`` and reads ``{"answered": k}``
     (the kernel wrote its reply) or ``{"failed": k, "ename": ..., "evalue": ...}`` (it did not)."""
 
-    def __init__(self, inbox: Path, outbox: Path, reader, writer):
-        self.inbox, self.outbox, self.reader, self.writer = inbox, outbox, reader, writer
+    def __init__(self, inbox: Path, reader, writer):
+        self.inbox, self.reader, self.writer = inbox, reader, writer
         self.count = 0
 
     def send(self, message: dict) -> None:
@@ -217,24 +218,53 @@ class Channel:
         return json.loads(line)
 
     def ask(self, kind: str, name: str, payload) -> object:
-        """Have the kernel run ``kind`` (``call`` or ``vjp``) on ``name`` with ``payload``; its reply."""
+        """Have the kernel run ``kind`` (``call`` or ``vjp``) on ``name`` with ``payload``; (call id, its reply)."""
         self.count += 1
         call_id = f"c{self.count}"
-        crossing.write(self.inbox / f"{call_id}.npz", payload)
-        self.send({"kind": kind, "name": name, "id": call_id})
-        answer = self.receive()
-        (self.inbox / f"{call_id}.npz").unlink(missing_ok=True)
+        request, reply = self.inbox / f"{call_id}.npz", self.inbox / f"{call_id}.reply"
+        crossing.write(request, payload)
+        os.mkfifo(reply)
+        os.chmod(reply, 0o622)  # the kernel's user may write into it (and into nothing else in the folder)
+        pipe = _PipeReader(reply)
+        try:
+            self.send({"kind": kind, "name": name, "id": call_id})
+            answer = self.receive()
+            data = pipe.finish()
+        finally:
+            request.unlink(missing_ok=True)
+            reply.unlink(missing_ok=True)
         if "failed" in answer:
             raise KernelGone(answer.get("ename", "KernelError"), answer.get("evalue", ""))
         try:
-            return call_id, crossing.read(self.outbox / f"{call_id}.npz")
+            return call_id, crossing.loads(data)
         except Exception as err:
             raise StudentError(f"the answer could not be read: {err}") from None
-        finally:
+
+
+class _PipeReader:
+    """Reads one answer from a named pipe in a thread of its own, at most ``crossing.MAX_BYTES``."""
+
+    def __init__(self, path: Path):
+        self.path, self.data = path, b""
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with open(self.path, "rb") as pipe:  # waits for the kernel to open its end
+            self.data = pipe.read(crossing.MAX_BYTES + 1)
+
+    def finish(self, seconds: float = 30) -> bytes:
+        """The bytes the kernel sent, once it has closed its end (an empty answer if it never wrote)."""
+        self.thread.join(0.05)
+        if self.thread.is_alive():  # the kernel never opened the pipe: open it here, so the reader sees an end
             try:
-                (self.outbox / f"{call_id}.npz").unlink()
+                os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
             except OSError:
                 pass
+            self.thread.join(seconds)
+        if self.thread.is_alive():
+            raise StudentError("the answer never ended: something in the kernel kept its pipe open")
+        return self.data
 
 
 class KernelGone(Exception):
@@ -422,11 +452,11 @@ class Judge:
 
 
 def main(argv: list[str]) -> None:
-    source, inbox, outbox = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    source, inbox = Path(argv[0]), Path(argv[1])
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # whatever the tests print goes to the log, not into the protocol
     sys.stdout = sys.stderr
-    channel = Channel(inbox, outbox, sys.stdin, protocol)
+    channel = Channel(inbox, sys.stdin, protocol)
     judge = Judge(source, channel)
     channel.send({"ready": True})
     while True:

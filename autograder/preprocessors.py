@@ -49,10 +49,11 @@ class JudgedExecute(Execute):
     """nbgrader's Execute, with every test cell decided by the judge (:mod:`autograder.judge`).
 
     The student's kernel runs the notebook's other cells (up to the last graded one), in a fresh
-    folder of its own: its working folder (scratch, the only place it may write), the judge's
-    requests (read-only) and its connection file. A test cell is never sent to the kernel: the
-    judge runs it, and every call it makes on the exercise's API is run here in the kernel as
-    ``autograder.answer.call(...)``, whose outputs are thrown away. The test cell's outputs are
+    folder of its own: ``scratch`` (its working folder; in the sandbox a folder in memory),
+    ``inbox`` (the judge's requests and answer pipes, read-only for the kernel) and ``conn`` (its
+    connection file and sockets, made read-only once the kernel is up). A test cell is never sent
+    to the kernel: the judge runs it, and every call it makes on the exercise's API is run here in
+    the kernel as ``autograder.answer.call(...)``, whose outputs are thrown away. The test cell's outputs are
     the judge's verdict: none when it passed, one error when it failed, which nbgrader scores.
     A cell's output is cut at ``OUTPUT_BYTES`` as it streams in. When the kernel dies, the tests
     after it fail and the points before it stand.
@@ -69,7 +70,7 @@ class JudgedExecute(Execute):
         (self._room / "inbox").chmod(0o755)
         self._room.chmod(0o755)
         self._last_graded, self._dead, self._bytes = last_graded_cell(nb), None, {}
-        self._judge = JudgeProcess(source, self._room / "inbox", self._room / "scratch")
+        self._judge = JudgeProcess(source, self._room / "inbox")
         self._judge.start()  # it reads the plan and imports torch while the kernel starts
         try:
             return super().preprocess(nb, resources, km)
@@ -91,6 +92,7 @@ class JudgedExecute(Execute):
     start_new_kernel = run_sync(async_start_new_kernel)
 
     def preprocess_cell(self, cell, resources, index):
+        (self._room / "conn").chmod(0o555)  # the kernel is up: its sockets exist, it may create nothing more
         if index > self._last_graded or cell.cell_type != "code":
             return cell, resources
         if is_test_cell(cell):
@@ -127,7 +129,7 @@ class JudgedExecute(Execute):
         """Run one judge's call in the kernel; None when it ran, else (ename, evalue)."""
         if self._dead:
             return "DeadKernelError", self._dead
-        request, reply = self._room / "inbox" / f"{call_id}.npz", self._room / "scratch" / f"{call_id}.npz"
+        request, reply = self._room / "inbox" / f"{call_id}.npz", self._room / "inbox" / f"{call_id}.reply"
         if kind == "call":
             code = f"__import__('autograder.answer', fromlist=['call']).call({name!r}, {str(request)!r}, {str(reply)!r}, {call_id!r})"
         else:
@@ -184,10 +186,10 @@ class JudgeProcess:
     Stopped (killed) when the notebook is done; a judge that ran past a test's time limit is
     killed, and the next test starts a new one."""
 
-    def __init__(self, source: Path, inbox: Path, outbox: Path):
+    def __init__(self, source: Path, inbox: Path):
         env = {**os.environ, **compute_env(threads=1)}  # the judge's own work is small: one thread, never spinning
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-        self.args = [sys.executable, "-m", "autograder.judge", str(source), str(inbox), str(outbox)]
+        self.args = [sys.executable, "-m", "autograder.judge", str(source), str(inbox)]
         self.env, self.process, self.ready = env, None, False
 
     def start(self) -> None:

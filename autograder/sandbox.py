@@ -5,10 +5,11 @@ folder that :class:`autograder.preprocessors.JudgedExecute` made for this one ke
 :mod:`autograder.kernel` inside ``bwrap`` with
 
 * a file-system view of the Python installation (read-only), ``aelib`` and ``autograder``
-  (read-only), the data cache (read-only), the judge's requests (``../inbox``, read-only), the
-  scratch folder (writable, the only one), the kernel's own connection folder, and a ``/tmp`` and
-  ``/dev/shm`` of ``TMPFS_MB`` each: no submission, no ``solutions/``, no gradebook, no other
-  student, no home folder;
+  (read-only), the data cache (read-only), the judge's requests and answer pipes (``../inbox``,
+  read-only), the kernel's own connection folder (sealed read-only by the grader once the kernel
+  is up), and its working folder, ``/tmp`` and ``/dev/shm`` as memory of ``TMPFS_MB`` each: the
+  kernel writes nothing on the host's disk. No submission, no ``solutions/``, no gradebook, no
+  other student, no home folder;
 * new network, process, IPC and host-name namespaces: no network, and every process the kernel
   starts is killed when it ends;
 * the kernel's own limits (:mod:`autograder.kernel`): memory, number of processes, and an
@@ -77,7 +78,7 @@ def command(connection_file: Path, workdir: Path, kernel_args: list[str]) -> lis
     connection_dir = connection_file.resolve().parent
     inbox = workdir.resolve().parent / "inbox"
     readable = _readable_paths() + ([inbox] if inbox.is_dir() else [])
-    writable = [workdir.resolve(), connection_dir]
+    writable = [connection_dir]
     argv = [BWRAP, *_namespaces(), "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in MERGED_USR:
         top = Path("/") / name
@@ -94,12 +95,13 @@ def command(connection_file: Path, workdir: Path, kernel_args: list[str]) -> lis
     for path in SYSTEM_FILES:
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
-    for folder in _dirs_to_create(readable + writable):
+    for folder in _dirs_to_create(readable + writable + [workdir.resolve()]):
         argv += ["--perms", "0755", "--dir", str(folder)]
     for path in readable:
         argv += ["--ro-bind", str(path), str(path)]
     for path in writable:
         argv += ["--bind", str(path), str(path)]
+    argv += ["--perms", "0777", "--size", size, "--tmpfs", str(workdir.resolve())]
     argv += ["--chdir", str(workdir.resolve()), "--unsetenv", "JPY_PARENT_PID",
              "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
              "--setenv", "XDG_CACHE_HOME", "/tmp/cache",
@@ -114,7 +116,6 @@ def main() -> None:
     # create its sockets, both in this private folder
     os.chmod(connection_file.parent, 0o777)
     os.chmod(connection_file, 0o644)
-    os.chmod(Path.cwd(), 0o777)  # the kernel's scratch folder, fresh for this kernel
     argv = command(connection_file, Path.cwd(), kernel_args)
     os.execvp(argv[0], argv)
 
