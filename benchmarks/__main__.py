@@ -56,7 +56,7 @@ NOTES = """
   `grading_seconds_per_notebook` is a worker's time per submission (ours); `grading_notebook_own_seconds`
   is the same notebooks' graded part run in a plain kernel, two at a time with a grading kernel's share
   of the cores; `grading_overhead_seconds_per_notebook` is the difference (sandbox, nbgrader's steps,
-  the guard before each test, kernel start and shutdown).
+  the judge: its start, its calls into the kernel, tracing the trained model, kernel start and shutdown).
 * `fit_*`: `aelib.fit` against a DataLoader(TensorDataset) loop at batch 64 (64-128-16 MLP, 20 epochs,
   best of 3). `fit_speedup_ceiling_forward_backward_only` is the speedup fit would have if its
   optimizer and loop took no time at all (the same batches through forward and backward only): fit's
