@@ -124,7 +124,7 @@ def test_the_attacks_win_points_on_stock_nbgrader(monkeypatch, tmp_path):
     attacks = {s.name: s for s in attackers(lesson, port=9)}
     folder = tmp_path / "export"
     folder.mkdir()
-    for name in ("patches-comparisons", "swallows-errors", "reads-the-solutions", "rewrites-its-caller"):
+    for name in ("patches-comparisons", "swallows-errors", "reads-the-solutions"):
         attacks[name].write(lesson, folder)
     rows = grade_module.grade(lesson, folder, tmp_path / "out", workers=2, sandbox=False)
     assert all(row.score > attacks[row.student].score for row in rows), [(r.student, r.score) for r in rows]
