@@ -22,20 +22,33 @@ from autograder.crossing import CrossingError
 
 PARTS = ("encoder", "decoder", "encode", "decode", "forward")
 ATEN_OPS = frozenset("""
-    linear matmul mm bmm addmm baddbmm t transpose permute view reshape _unsafe_view flatten unflatten
-    squeeze unsqueeze expand expand_as contiguous clone alias detach cat stack split split_with_sizes chunk
-    slice select index_select narrow gather repeat flip roll pad constant_pad_nd
-    relu relu_ sigmoid tanh gelu silu elu leaky_relu softplus hardtanh hardsigmoid hardswish mish selu celu
-    softmax log_softmax _softmax _log_softmax
-    add sub mul div neg pow exp log log1p expm1 sqrt rsqrt abs sign clamp clamp_min clamp_max minimum maximum
-    sin cos erf reciprocal square where eq ne lt le gt ge logical_not
-    sum mean amax amin max min norm var std prod cumsum round floor ceil
-    conv1d conv2d conv_transpose1d conv_transpose2d convolution max_pool1d max_pool2d avg_pool1d avg_pool2d
-    adaptive_avg_pool2d upsample_nearest2d upsample_bilinear2d pixel_shuffle pixel_unshuffle
-    batch_norm _native_batch_norm_legit_no_training layer_norm group_norm native_layer_norm dropout
-    embedding scaled_dot_product_attention
-    zeros zeros_like ones ones_like full full_like arange empty_like new_zeros new_ones
-    sym_size sym_numel to _to_copy type_as lift_fresh_copy
+    linear bilinear matmul mm bmm addmm addmv addbmm baddbmm mv dot outer einsum tensordot
+    t numpy_T mT mH adjoint transpose swapaxes swapdims permute movedim view view_as reshape reshape_as
+    _unsafe_view flatten unflatten ravel squeeze unsqueeze expand expand_as broadcast_to contiguous clone alias
+    detach cat concat concatenate stack hstack vstack split split_with_sizes tensor_split chunk unbind slice
+    select index_select index _unsafe_index narrow gather scatter scatter_add masked_fill diagonal tril triu
+    repeat repeat_interleave tile flip roll pad constant_pad_nd reflection_pad2d replication_pad2d
+    relu relu6 sigmoid tanh gelu silu elu leaky_relu softplus softsign hardtanh hardsigmoid hardswish mish selu
+    celu prelu glu threshold logsigmoid log_sigmoid_forward hardshrink softshrink tanhshrink
+    softmax log_softmax _softmax _log_softmax logsumexp
+    add sub rsub mul div neg pow exp exp2 log log2 log10 log1p expm1 sqrt rsqrt abs sign sgn clamp clamp_min
+    clamp_max minimum maximum fmod remainder floor_divide trunc frac sin cos tan asin acos atan atan2 sinh cosh
+    erf erfinv reciprocal square where eq ne lt le gt ge logical_not logical_and logical_or logical_xor
+    bitwise_not bitwise_and bitwise_or bitwise_xor isnan isinf nan_to_num
+    sum mean amax amin max min argmax argmin sort argsort topk norm linalg_vector_norm frobenius_norm var std
+    var_mean std_mean prod cumsum cumprod round floor ceil
+    conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d convolution _convolution
+    max_pool1d max_pool2d max_pool3d max_pool2d_with_indices avg_pool1d avg_pool2d avg_pool3d
+    adaptive_avg_pool1d adaptive_avg_pool2d adaptive_max_pool2d upsample_nearest1d upsample_nearest2d
+    _upsample_nearest_exact2d upsample_bilinear2d upsample_bicubic2d pixel_shuffle pixel_unshuffle unfold fold
+    im2col col2im
+    batch_norm _native_batch_norm_legit_no_training native_batch_norm instance_norm layer_norm native_layer_norm
+    group_norm native_group_norm dropout feature_dropout alpha_dropout
+    embedding scaled_dot_product_attention _native_multi_head_attention _transformer_encoder_layer_fwd
+    lstm gru rnn_tanh rnn_relu
+    zeros zeros_like ones ones_like full full_like empty empty_like empty_strided new_zeros new_ones new_empty
+    new_full arange linspace eye scalar_tensor rand_like randn_like bernoulli
+    sym_size sym_numel sym_stride to _to_copy type_as lift_fresh_copy copy fill zero _local_scalar_dense
 """.split())
 PYTHON_OPS = {"operator.getitem": operator.getitem, "operator.add": operator.add, "operator.sub": operator.sub,
               "operator.mul": operator.mul, "operator.floordiv": operator.floordiv,
@@ -65,7 +78,8 @@ def resolve(name: str):
     if name in PYTHON_OPS:
         return PYTHON_OPS[name]
     parts = name.split(".")
-    if len(parts) != 3 or parts[0] != "aten" or parts[1] not in ATEN_OPS or not parts[2].isidentifier():
+    known = len(parts) == 3 and (parts[1] in ATEN_OPS or parts[1].endswith("_") and parts[1][:-1] in ATEN_OPS)
+    if not known or parts[0] != "aten" or not parts[2].isidentifier():
         raise CrossingError(f"the model uses {name}, which the grader does not run; keep to torch's layers and "
                             f"tensor operations")
     try:
@@ -141,8 +155,8 @@ def _trace(module, x, writer, names: dict) -> dict:
                     if not isinstance(tensor, torch.Tensor):
                         raise CrossingError("the model holds a constant that is not a tensor; it cannot be graded")
                     names[fqn] = {"array": writer.array(tensor.detach().cpu().numpy()),
-                                  "parameter": sources[node.name] in signature.inputs_to_parameters.values()
-                                  and bool(getattr(tensor, "requires_grad", False))}
+                                  "parameter": node.name in signature.inputs_to_parameters,
+                                  "trainable": bool(getattr(tensor, "requires_grad", False))}
                 nodes.append({"name": node.name, "weight": fqn})
             else:
                 inputs.append(node.name)
@@ -280,14 +294,19 @@ class GradedModel(_torch().nn.Module):
     """
 
     def __init__(self, parts: dict, weights: dict):
+        """``weights``: the model's tensors by name, ``nn.Parameter`` for its parameters, plain tensors for
+        its buffers (running statistics, constants)."""
         super().__init__()
         torch = _torch()
         self._keys = {}
         self.weights = torch.nn.ParameterDict()
+        self.constants = torch.nn.Module()
         for i, (fqn, tensor) in enumerate(weights.items()):
-            key = f"w{i}"
-            self._keys[fqn] = key
-            self.weights[key] = tensor
+            self._keys[fqn] = key = f"w{i}"
+            if isinstance(tensor, torch.nn.Parameter):
+                self.weights[key] = tensor
+            else:
+                self.constants.register_buffer(key, tensor)
         self.graphs = {name: _Graph(graph, self) for name, graph in parts.items()}  # not modules: no weights of their own
         for name in ("encoder", "decoder"):
             if name in parts:
@@ -304,13 +323,16 @@ class GradedModel(_torch().nn.Module):
         weights = {}
         for fqn, spec in body["weights"].items():
             tensor = torch.from_numpy(np.array(reader.array(spec.get("array"))))
-            weights[str(fqn)] = torch.nn.Parameter(tensor, requires_grad=bool(spec.get("parameter")) and tensor.is_floating_point())
+            trainable = bool(spec.get("trainable")) and tensor.is_floating_point()
+            parameter = bool(spec.get("parameter")) and tensor.is_floating_point()
+            weights[str(fqn)] = torch.nn.Parameter(tensor, requires_grad=trainable) if parameter else tensor
         return cls(body["parts"], weights)
 
     def weight(self, fqn: str):
-        if fqn not in self._keys:
+        key = self._keys.get(fqn)
+        if key is None:
             raise CrossingError("the model's graph uses a weight it does not hold")
-        return self.weights[self._keys[fqn]]
+        return self.weights[key] if key in self.weights else getattr(self.constants, key)
 
     def has(self, part: str) -> bool:
         return part in self.graphs

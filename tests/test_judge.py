@@ -189,3 +189,18 @@ def test_a_model_written_with_len_crosses_for_every_batch_size(tmp_path):
     x = torch.rand(9, 16)
     with torch.no_grad():
         assert torch.allclose(graded(x), model(x), atol=1e-6)
+
+
+def test_buffers_stay_buffers_and_frozen_weights_stay_frozen(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 4))
+    model[0].weight.requires_grad_(False)
+    model.train()
+    model(torch.rand(8, 4))  # running statistics that differ from the defaults
+    model.eval()
+    graded = _round_trip(model, tmp_path, example=torch.rand(2, 4))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert sum(p.numel() for p in graded.parameters() if p.requires_grad) == trainable
+    assert sum(p.numel() for p in graded.parameters()) == sum(p.numel() for p in model.parameters())
+    x = torch.rand(5, 4)
+    with torch.no_grad():
+        assert torch.allclose(graded(x), model(x), atol=1e-6)
