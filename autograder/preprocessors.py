@@ -53,8 +53,9 @@ class JudgedExecute(Execute):
     ``inbox`` (the judge's requests and answer pipes, read-only for the kernel) and ``conn`` (its
     connection file and sockets, made read-only once the kernel is up). A test cell is never sent
     to the kernel: the judge runs it, and every call it makes on the exercise's API is run here in
-    the kernel as ``autograder.answer.call(...)``, whose outputs are thrown away. The test cell's outputs are
-    the judge's verdict: none when it passed, one error when it failed, which nbgrader scores.
+    the kernel as ``autograder.answer.call(...)``, whose outputs are thrown away. The test cell's
+    outputs are the judge's verdict: none when it passed, one error when it failed, which nbgrader
+    scores.
     A cell's output is cut at ``OUTPUT_BYTES`` as it streams in. When the kernel dies, the tests
     after it fail and the points before it stand.
     """
