@@ -188,7 +188,8 @@ class JudgeProcess:
     killed, and the next test starts a new one."""
 
     def __init__(self, source: Path, inbox: Path):
-        env = {**os.environ, **compute_env(threads=1)}  # the judge's own work is small: one thread, never spinning
+        # the judge's own work is small: one thread, never spinning, on the CPU whatever the kernel uses
+        env = {**os.environ, **compute_env(threads=1), "AELIB_DEVICE": "cpu"}
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
         self.args = [sys.executable, "-m", "autograder.judge", str(source), str(inbox)]
         self.env, self.process, self.ready = env, None, False
