@@ -222,10 +222,11 @@ def constant_response(layer: nn.Module, kernel_size: int, stride: int, size: int
     """What ``layer`` makes of a constant image of ones (``size`` x ``size``), borders cut off.
 
     ``kernel_size`` and ``stride`` are the layer's; ``kernel_size + stride`` pixels are removed on
-    every side, where the input's edge (not the layer's own pattern) shapes the output.
-    Returns a NumPy array (channels, h, w) float64.
+    every side, where the input's edge (not the layer's own pattern) shapes the output. The image
+    is made on the layer's device. Returns a NumPy array (channels, h, w) float64, on the CPU.
     """
-    out = layer(torch.ones(1, channels, size, size))[0].double().numpy()
+    device = next(layer.parameters(), torch.empty(0)).device
+    out = layer(torch.ones(1, channels, size, size, device=device))[0].cpu().double().numpy()
     margin = kernel_size + stride
     if out.shape[-1] <= 2 * margin:
         raise ValueError(f"size {size} is too small for kernel {kernel_size} and stride {stride}; use a larger one.")

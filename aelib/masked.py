@@ -42,7 +42,8 @@ class MaskedAutoencoder(nn.Module):
     ``num_patches`` L and ``patch_dim`` P fix the input (N, L, P). Encoder: width ``dim``,
     ``depth`` transformer blocks with ``heads`` heads and hidden size ``mlp_dim``; decoder:
     width ``decoder_dim``, ``decoder_depth`` blocks, ``decoder_heads`` heads. ``seed`` makes the
-    initial weights repeatable without touching the global random state.
+    initial weights repeatable without touching the global random state. ``tokens`` must be on
+    the model's device; ``ids_keep`` (an array, or a tensor on any device) is moved there.
     """
 
     def __init__(self, num_patches: int, patch_dim: int, dim: int = 32, depth: int = 1, heads: int = 4,

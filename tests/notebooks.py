@@ -1,11 +1,14 @@
 """Execute notebooks in a fresh kernel for the tests, and read what went wrong in them."""
 
 import ast
+import os
 import re
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from aelib.device import ENV_VAR
 
 REPO = Path(__file__).resolve().parent.parent
 LESSON_IDS = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
@@ -31,11 +34,15 @@ for _demo in _demos:
 
 
 def execute(path: Path, *, allow_errors: bool, probe: str | None = None, timeout: int = 300):
-    """Execute the notebook at ``path`` in its own folder; return it with outputs (and the probe cell)."""
+    """Execute the notebook at ``path`` in its own folder; return it with outputs (and the probe cell).
+
+    The kernel computes on the CPU (``AELIB_DEVICE=cpu`` in its environment, the rest of ours kept),
+    so that a lesson is tested the same way on a machine with a GPU.
+    """
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(path.parent)}})
-    with client.setup_kernel():
+    with client.setup_kernel(env={**os.environ, ENV_VAR: "cpu"}):
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         if probe is not None:

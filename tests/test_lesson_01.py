@@ -19,7 +19,8 @@ def _held_out_error(model, split) -> float:
 
 @pytest.fixture(scope="module")
 def lesson_01():
-    namespace = {"models": models, "train": train, "np": np, "torch": torch}
+    namespace = {"models": models, "train": train, "np": np, "torch": torch,
+                 "device": torch.device("cpu")}  # the notebook's `device`: calibrated on the CPU
     exec(reference_answers("01-copy-through")["ex-train-bottleneck"], namespace)
     return namespace["train_bottleneck_autoencoder"], data.load()
 

@@ -19,7 +19,8 @@ def _weight_decay_term(model, lam=LAM):
 
 @pytest.fixture(scope="module")
 def lesson_03():
-    namespace = {"models": models, "train": train, "np": np, "torch": torch, "weight_decay_term": _weight_decay_term}
+    namespace = {"models": models, "train": train, "np": np, "torch": torch, "weight_decay_term": _weight_decay_term,
+                 "device": torch.device("cpu")}  # the notebook's `device`: calibrated on the CPU
     for grade_id, source in reference_answers("03-sparse").items():
         if grade_id.startswith("ex-"):
             exec(source, namespace)

@@ -21,7 +21,8 @@ MAX_ERROR, MAX_JACOBIAN, MAX_RELATIVE = calibrated("05-contractive", "test-train
 def _notebook_definitions() -> dict:
     """The functions and classes the solution notebook defines outside answer and test cells, plus the answers."""
     namespace = {"np": np, "torch": torch, "nn": nn, "models": models, "train": train, "manifolds": manifolds,
-                 "vmap": vmap, "jacrev": jacrev, "jacfwd": jacfwd}
+                 "vmap": vmap, "jacrev": jacrev, "jacfwd": jacfwd,
+                 "device": torch.device("cpu")}  # the notebook's `device`: calibrated on the CPU
     nb = nbformat.read(SOLUTIONS / LESSON / f"{LESSON}.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code" or "nbgrader" in cell.metadata:
