@@ -182,10 +182,7 @@ class _Reader:
             tensor = torch.from_numpy(np.array(self.array(body)))
             return tensor.requires_grad_(bool(node.get("requires_grad"))) if tensor.is_floating_point() else tensor
         if kind == "torch_dtype":
-            dtype = getattr(torch, str(body), None)
-            if not isinstance(dtype, torch.dtype):
-                raise CrossingError(f"unknown torch dtype {body!r}")
-            return dtype
+            return torch_named(body, torch.dtype)
         if kind == "torch_generator":
             generator = torch.Generator()
             generator.set_state(torch.from_numpy(np.array(self.array(body), dtype=np.uint8)))
@@ -195,6 +192,14 @@ class _Reader:
 
             return GradedModel.from_manifest(body, self)
         raise CrossingError(f"the answer holds an unknown kind of value {kind!r}")
+
+
+def torch_named(name, kind):
+    """``torch.<name>`` when it is a ``kind`` (a dtype, a layout, a memory format); CrossingError otherwise."""
+    found = getattr(_torch(), str(name), None)
+    if not isinstance(found, kind):
+        raise CrossingError(f"unknown {getattr(kind, '__name__', 'torch value')} {name!r}")
+    return found
 
 
 def _np_generator(state):

@@ -18,7 +18,7 @@ import operator
 
 import numpy as np
 
-from autograder.crossing import CrossingError
+from autograder.crossing import CrossingError, torch_named
 
 PARTS = ("encoder", "decoder", "encode", "decode", "forward")
 ATEN_OPS = frozenset("""
@@ -258,17 +258,11 @@ class _Graph(_torch().nn.Module):
                 if kind == "list":
                     return [value(v) for v in body]
                 if kind == "dtype":
-                    dtype = getattr(torch, str(body), None)
-                    if not isinstance(dtype, torch.dtype):
-                        raise CrossingError(f"unknown dtype {body!r}")
-                    return dtype
+                    return torch_named(body, torch.dtype)
                 if kind == "device":
                     return next(iter(owner.parameters()), torch.empty(0)).device
                 if kind in ("layout", "memory_format"):
-                    found = getattr(torch, str(body), None)
-                    if not isinstance(found, (torch.layout, torch.memory_format)):
-                        raise CrossingError(f"unknown {kind} {body!r}")
-                    return found
+                    return torch_named(body, (torch.layout, torch.memory_format))
                 raise CrossingError("the model's graph is not in the grader's format")
             return arg
 
