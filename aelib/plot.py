@@ -84,3 +84,53 @@ def loss_curve(history, title: str = "training", log: bool = True, ax=None):
     ax.set_title(title)
     ax.legend()
     return fig, ax
+
+
+def model_diagram(layers, arrows=None, code: int | None = None, title: str | None = None, ax=None):
+    """A block diagram of a model: one box per stage, left to right, with labelled arrows.
+
+    ``layers`` is a list of ``(label, size)``: ``size`` an int draws a bar whose height grows
+    with the layer's width (the shape of an hourglass shows at a glance); ``size`` None draws a
+    small box for an operation (noise, a mask, a loss). ``arrows`` (one label per gap, ``None``
+    or ``""`` for none) names what maps one stage to the next, e.g. ``"W_enc, σ"``. ``code``
+    is the index of the code layer, drawn in another colour. Returns ``(fig, ax)``.
+    """
+    layers = [(str(label), size) for label, size in layers]
+    if not layers:
+        raise ValueError("model_diagram needs at least one layer.")
+    arrows = list(arrows) if arrows is not None else [""] * (len(layers) - 1)
+    if len(arrows) != len(layers) - 1:
+        raise ValueError(f"give one arrow label per gap: {len(layers) - 1} for {len(layers)} layers, got {len(arrows)}.")
+    if code is not None and not 0 <= code < len(layers):
+        raise ValueError(f"code should index a layer (0..{len(layers) - 1}), got {code}.")
+    sizes = [size for _, size in layers if size is not None]
+    if any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+        raise ValueError(f"layer sizes should be positive integers or None, got {sizes}.")
+    biggest = max(sizes, default=1)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.5 * len(layers) + 0.5, 2.6))
+    else:
+        fig = ax.figure
+    step = 1.5
+    for i, (label, size) in enumerate(layers):
+        x = i * step
+        if size is None:
+            height, width, colour, text = 0.5, 0.9, "#f3e3c3", label
+        else:
+            height = 0.25 + 1.75 * np.sqrt(size / biggest)
+            width, colour, text = 0.35, "#f2b880" if i == code else "#9cc3e6", f"{label}\n{size}"
+        ax.add_patch(plt.Rectangle((x - width / 2, -height / 2), width, height, facecolor=colour, edgecolor="#333"))
+        ax.text(x, -1.15 if size is not None else 0, text, ha="center", va="top" if size is not None else "center",
+                fontsize=8)
+    for i, label in enumerate(arrows):
+        ax.annotate("", xy=(i * step + step - 0.5, 0), xytext=(i * step + 0.5, 0),
+                    arrowprops=dict(arrowstyle="->", color="#333"))
+        if label:
+            ax.text(i * step + step / 2, 0.12, label, ha="center", va="bottom", fontsize=8)
+    ax.set_xlim(-0.8, (len(layers) - 1) * step + 0.8)
+    ax.set_ylim(-1.7, 1.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig, ax

@@ -50,3 +50,17 @@ def test_demo_redraws_when_a_control_moves():
     assert demo.values() == {"level": 0.7, "size": 5}
     assert len(plt.get_fignums()) == 1  # earlier figures are closed, not leaked
     plt.close("all")
+
+
+def test_model_diagram_draws_one_box_per_stage_and_refuses_bad_layers():
+    fig, ax = plot.model_diagram([("x", 64), ("h", 8), ("x̂", 64)], arrows=["W_enc, σ", "W_dec"], code=1)
+    assert len(ax.patches) == 3
+    assert {t.get_text() for t in ax.texts} >= {"x\n64", "h\n8", "W_enc, σ", "W_dec"}
+    fig, ax = plot.model_diagram([("x", 64), ("mask", None), ("x̃", 64)])
+    assert len(ax.patches) == 3
+    with pytest.raises(ValueError, match="one arrow label per gap"):
+        plot.model_diagram([("x", 64), ("h", 8)], arrows=["a", "b"])
+    with pytest.raises(ValueError, match="positive integers"):
+        plot.model_diagram([("x", 0)])
+    with pytest.raises(ValueError, match="code should index"):
+        plot.model_diagram([("x", 4)], code=3)
