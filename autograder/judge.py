@@ -1,7 +1,8 @@
 """The judge: a trusted process that decides every test cell's verdict without running student code.
 
 ``python -m autograder.judge SOURCE_NOTEBOOK INBOX`` reads commands on stdin and answers on
-its own stdout, one JSON line each (see :class:`Channel`). For ``{"run": GRADE_ID}`` it runs, in
+its own stdout, one JSON line each (see :class:`Channel`); ``python -m autograder.judge --serve
+SOURCE_NOTEBOOK FD`` forks such a judge for each notebook (:func:`serve`). For ``{"run": GRADE_ID}`` it runs, in
 its own namespace, the instructor's code up to that test cell (:func:`plan`) and then the test
 cell's whole source, hidden tests included, all taken from the course's source notebook. The
 names of the exercise's API are :class:`Remote` stubs: calling one writes the arguments as plain
@@ -16,6 +17,8 @@ import builtins
 import json
 import os
 import random
+import signal
+import socket
 import sys
 import threading
 import traceback
@@ -451,17 +454,92 @@ class Judge:
         return _verdict(step.grade_id, None)
 
 
-def main(argv: list[str]) -> None:
-    source, inbox = Path(argv[0]), Path(argv[1])
-    protocol = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # whatever the tests print goes to the log, not into the protocol
-    sys.stdout = sys.stderr
-    channel = Channel(inbox, sys.stdin, protocol)
+def judge(source: Path, inbox: Path, reader, writer) -> None:
+    """Answer the grader's commands on ``reader``/``writer`` for one notebook, until the grader goes away."""
+    channel = Channel(inbox, reader, writer)
     judge = Judge(source, channel)
     channel.send({"ready": True})
     while True:
         command = channel.receive()
         channel.send(judge.run(str(command.get("run"))))
+
+
+# ---- one judge per notebook, forked from a process that has imported everything once ------------------
+
+PRELOAD = ("IPython.core.inputtransformer2", "sklearn.datasets")  # imported on first use by _python and aelib.data
+
+
+def _preload(steps: list[Step]) -> None:
+    """Import the modules the lesson's trusted code imports (and PRELOAD), and nothing else of it."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    for step in steps:
+        if step.kind != "code":
+            continue
+        for node in ast.parse(step.source).body:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    importlib.import_module(alias.name)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                module = importlib.import_module(node.module)
+                for alias in node.names:  # `from aelib import data`: submodules
+                    if not hasattr(module, alias.name):
+                        importlib.import_module(f"{node.module}.{alias.name}")
+
+
+def serve(source: Path, sock: socket.socket) -> None:
+    """The fork server: import once, then fork a judge for each ``{"inbox": PATH}`` the grader sends.
+
+    Each request comes with two file descriptors (the judge's stdin and stdout) over the Unix
+    socket ``sock``; the answer is ``{"pid": PID}`` of the judge, which leads a process group of its
+    own. Starting torch, NumPy and the lesson's imports costs seconds per process; a fork costs
+    milliseconds. Nothing here computes (no thread pools exist yet), so forking is safe.
+    """
+    _preload(plan(source))
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # judges are reaped as they end
+    while True:
+        message, fds, _, _ = socket.recv_fds(sock, 65536, 2)
+        if not message:
+            return  # the grader went away
+        inbox = Path(json.loads(message)["inbox"])
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                sock.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                os.dup2(fds[0], 0)
+                os.dup2(fds[1], 1)
+                judge(source, inbox, *_protocol())
+            except SystemExit as end:
+                code = end.code if isinstance(end.code, int) else 0
+            except BaseException:
+                traceback.print_exc(file=sys.stderr)
+                code = 1
+            finally:
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(json.dumps({"pid": pid}).encode())
+
+
+def _protocol():
+    """(reader, writer) of the protocol on fds 0 and 1; whatever the tests print goes to stderr."""
+    reader = os.fdopen(0, "r", closefd=False)
+    writer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return reader, writer
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] == "--serve":
+        serve(Path(argv[1]), socket.socket(fileno=int(argv[2])))
+    else:
+        judge(Path(argv[0]), Path(argv[1]), *_protocol())
 
 
 if __name__ == "__main__":

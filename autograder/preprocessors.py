@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,7 @@ class JudgedExecute(Execute):
         self._room.chmod(0o755)
         self._last_graded, self._dead, self._bytes = last_graded_cell(nb), None, {}
         self._judge = JudgeProcess(source, self._room / "inbox")
-        self._judge.start()  # it reads the plan and imports torch while the kernel starts
+        self._judge.start()  # its fork server imports while the kernel starts
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -181,30 +182,87 @@ def _judge_limits() -> None:
     set_limit("AS", JUDGE_MEMORY_MB * 1024 * 1024)
 
 
-class JudgeProcess:
-    """The judge for one notebook, and the line protocol with it (:class:`autograder.judge.Channel`).
+class JudgeServer:
+    """The fork server of one lesson's judges (:func:`autograder.judge.serve`), one per grading process.
 
-    Stopped (killed) when the notebook is done; a judge that ran past a test's time limit is
-    killed, and the next test starts a new one."""
+    It imports torch, NumPy and the lesson's modules once; each notebook's judge is a fork of it,
+    ready in milliseconds instead of seconds. It ends when this process closes its socket (a
+    server for another lesson replaces it, or this process ends)."""
 
-    def __init__(self, source: Path, inbox: Path):
+    _current: "JudgeServer | None" = None
+
+    @classmethod
+    def for_lesson(cls, source: Path) -> "JudgeServer":
+        """The running server for ``source`` (the lesson's source notebook), started if need be."""
+        server = cls._current
+        if server is None or server.source != source or server.process.poll() is not None:
+            if server is not None:
+                server.close()
+            server = cls._current = cls(source)
+        return server
+
+    def __init__(self, source: Path):
         # the judge's own work is small: one thread, never spinning, on the CPU whatever the kernel uses
         env = {**os.environ, **compute_env(threads=1), "AELIB_DEVICE": "cpu"}
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-        self.args = [sys.executable, "-m", "autograder.judge", str(source), str(inbox)]
-        self.env, self.process, self.ready = env, None, False
+        self.source, self.lock = source, threading.Lock()
+        self.socket, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "autograder.judge", "--serve", str(source), str(theirs.fileno())],
+            env=env, stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()], preexec_fn=_judge_limits)
+        theirs.close()
+
+    def fork(self, inbox: Path, timeout: float) -> tuple[int, object, object]:
+        """A new judge for the notebook whose requests go to ``inbox``: (pid, its stdin, its stdout)."""
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        try:
+            with self.lock:
+                self.socket.settimeout(timeout)
+                socket.send_fds(self.socket, [json.dumps({"inbox": str(inbox)}).encode()], [stdin_r, stdout_w])
+                reply = self.socket.recv(4096)
+        except OSError:
+            reply = b""
+        finally:
+            os.close(stdin_r)
+            os.close(stdout_w)
+        if not reply:
+            os.close(stdin_w)
+            os.close(stdout_r)
+            raise ChildProcessError("the judge's fork server did not answer")
+        return json.loads(reply)["pid"], os.fdopen(stdin_w, "w"), os.fdopen(stdout_r, "r")
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.wait()
+
+
+class JudgeProcess:
+    """The judge for one notebook, and the line protocol with it (:class:`autograder.judge.Channel`).
+
+    Forked by the lesson's :class:`JudgeServer` at the first test; stopped (killed) when the
+    notebook is done. A judge that ran past a test's time limit is killed, and the next test
+    starts a new one."""
+
+    def __init__(self, source: Path, inbox: Path):
+        self.source, self.inbox = source, inbox
+        self.pid, self.ready = None, False
 
     def start(self) -> None:
+        """Have the lesson's fork server running (it imports while the kernel starts)."""
+        JudgeServer.for_lesson(self.source)
+
+    def _fork(self, timeout: float) -> None:
         self.ready = False
-        self.process = subprocess.Popen(self.args, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, start_new_session=True, preexec_fn=_judge_limits)
+        self.pid, self.stdin, stdout = JudgeServer.for_lesson(self.source).fork(self.inbox, timeout)
         self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(stdout, self.lines), daemon=True).start()
 
     @staticmethod
     def _read(stream, lines) -> None:
-        for line in stream:
-            lines.put(line)
+        with stream:
+            for line in stream:
+                lines.put(line)
         lines.put(None)
 
     def _receive(self, timeout: float) -> dict | None:
@@ -214,17 +272,23 @@ class JudgeProcess:
             return None
         return json.loads(line) if line else None
 
+    def _send(self, message: dict) -> None:
+        self.stdin.write(json.dumps(message) + "\n")
+        self.stdin.flush()
+
     def run(self, grade_id: str, answer, timeout: float) -> dict:
         """The verdict on ``grade_id``; ``answer(kind, name, call_id)`` runs each call in the kernel."""
-        if self.process is None or self.process.poll() is not None:
-            self.start()
-        if not self.ready:
-            self.ready = bool((self._receive(timeout) or {}).get("ready"))
+        try:
+            if self.pid is None:
+                self._fork(timeout)
             if not self.ready:
-                self.stop()
-                return {"passed": False, "ename": "JudgeError", "evalue": "the judge did not start"}
-        self.process.stdin.write(json.dumps({"run": grade_id}) + "\n")
-        self.process.stdin.flush()
+                self.ready = bool((self._receive(timeout) or {}).get("ready"))
+            if not self.ready:
+                raise ChildProcessError("the judge did not start")
+            self._send({"run": grade_id})
+        except (ChildProcessError, BrokenPipeError) as err:
+            self.stop()
+            return {"passed": False, "ename": "JudgeError", "evalue": str(err)}
         while True:
             message = self._receive(timeout)
             if message is None:
@@ -233,18 +297,20 @@ class JudgeProcess:
             if "verdict" in message:
                 return message
             failed = answer(message["kind"], message["name"], message["id"])
-            reply = {"answered": message["id"]} if failed is None else {"failed": message["id"], "ename": failed[0], "evalue": failed[1]}
-            self.process.stdin.write(json.dumps(reply) + "\n")
-            self.process.stdin.flush()
+            self._send({"answered": message["id"]} if failed is None else
+                       {"failed": message["id"], "ename": failed[0], "evalue": failed[1]})
 
     def stop(self) -> None:
-        if self.process is not None:
+        if self.pid is not None:
             try:
-                os.killpg(self.process.pid, 9)
+                os.killpg(self.pid, 9)
             except ProcessLookupError:
                 pass
-            self.process.wait()
-            self.process = None
+            try:
+                self.stdin.close()
+            except BrokenPipeError:
+                pass
+            self.pid = None
 
 
 class HideHiddenTests(NbGraderPreprocessor):

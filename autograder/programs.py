@@ -331,11 +331,20 @@ class GradedModel(_torch().nn.Module):
     def has(self, part: str) -> bool:
         return part in self.graphs
 
+    def _part(self, method: str, module: str):
+        """The graph of ``method`` (``encode``), else of the submodule ``module`` (``encoder``)."""
+        for name in (method, module):
+            if name in self.graphs:
+                return self.graphs[name]
+        raise AttributeError(f"the model has no {method}(x) method or {module} submodule that could be graded: "
+                             f"give it an `{module}` and a `{'decoder' if module == 'encoder' else 'encoder'}` "
+                             f"(nn.Module attributes), or `encode` and `decode` methods")
+
     def encode(self, x):
-        return self.graphs["encode"](x) if self.has("encode") else self.graphs["encoder"](x)
+        return self._part("encode", "encoder")(x)
 
     def decode(self, h):
-        return self.graphs["decode"](h) if self.has("decode") else self.graphs["decoder"](h)
+        return self._part("decode", "decoder")(h)
 
     def forward(self, x):
         if self.has("encode") and self.has("decode"):

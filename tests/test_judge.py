@@ -107,6 +107,14 @@ def test_the_decoder_sees_only_the_code(tmp_path):
         assert not torch.allclose(graded(x), x)
 
 
+def test_a_model_without_an_encoder_is_told_what_the_grader_needs(tmp_path):
+    graded = _round_trip(torch.nn.Sequential(torch.nn.Linear(64, 2), torch.nn.Linear(2, 64)), tmp_path,
+                         example=torch.rand(3, 64))
+    assert graded(torch.rand(3, 64)).shape == (3, 64)
+    with pytest.raises(AttributeError, match="no encode.x. method or encoder submodule"):
+        graded.encode(torch.rand(3, 64))
+
+
 def test_operations_outside_the_allow_list_are_refused():
     for name in ("aten.from_file.default", "builtins.eval", "torch.serialization.os.system", "aten.linear.__init__x"):
         with pytest.raises(CrossingError):
@@ -204,3 +212,28 @@ def test_buffers_stay_buffers_and_frozen_weights_stay_frozen(tmp_path):
     x = torch.rand(5, 4)
     with torch.no_grad():
         assert torch.allclose(graded(x), model(x), atol=1e-6)
+
+
+def test_each_notebook_gets_its_own_judge_forked_from_one_server(tmp_path):
+    from autograder.preprocessors import JudgeProcess, JudgeServer
+
+    source = (SOLUTIONS / "07-masked" / "07-masked.ipynb").resolve()
+    judges = [JudgeProcess(source, tmp_path) for _ in range(2)]
+    for judge in judges:
+        judge.start()
+    server = JudgeServer.for_lesson(source)
+    try:
+        for judge in judges:
+            verdict = judge.run("no-such-test", answer=None, timeout=300)
+            assert verdict["passed"] is False and "not a test of this lesson" in verdict["evalue"]
+        pids = [judge.pid for judge in judges]
+        assert len(set(pids)) == 2 and server.process.pid not in pids
+        assert all(os.getpgid(pid) == pid for pid in pids), "each judge leads its own process group (killed whole)"
+        judges[0].stop()
+        assert judges[1].run("no-such-test", answer=None, timeout=60)["passed"] is False, "one judge's end is its own"
+        assert JudgeServer.for_lesson(source) is server, "the server is started once per grading process"
+    finally:
+        for judge in judges:
+            judge.stop()
+        server.close()
+    assert server.process.returncode == 0, "the server ends when the grader closes its socket"
