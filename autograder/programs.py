@@ -207,10 +207,16 @@ def export(model, example, writer) -> dict:
         for name, source in (("encoder", None), ("encode", None), ("decoder", "encoder"), ("decode", "encode")):
             if name not in callables or (source is not None and not isinstance(codes.get(source), torch.Tensor)):
                 continue
+            given = x if source is None else codes[source]
             try:
-                parts[name] = _trace(_Method(model, name), x if source is None else codes[source], writer, names)
+                output = callables[name](given)  # a part that fails on the data is not traced (and costs no tracing)
+            except Exception as err:
+                failures.append(CrossingError(f"model.{name} fails on the data ({type(err).__name__}: {str(err)[:200]})"))
+                continue
+            try:
+                parts[name] = _trace(_Method(model, name), given, writer, names)
                 if source is None:
-                    codes[name] = callables[name](x)
+                    codes[name] = output
             except CrossingError as err:
                 failures.append(err)
         if not ({"encoder", "decoder"} <= set(parts) or {"encode", "decode"} <= set(parts)):
