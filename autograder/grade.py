@@ -179,7 +179,8 @@ class Grader:
             if result is None:
                 row.status, row.detail = "timeout", f"the notebook ran past {self.notebook_timeout:g} s"
             else:
-                row.status, row.detail = "error", result.log.strip().splitlines()[-1][:200] if result.log.strip() else ""
+                last = result.log.strip().splitlines()[-1][:160] if result.log.strip() else ""
+                row.status, row.detail = "error", f"{last} (nbgrader's log: OUT/nbgrader/worker-*.log)"
             return row
         errors = _error_names(graded)
         if "DeadKernelError" in errors:

@@ -118,6 +118,9 @@ def serve(lesson: str, settings: dict) -> None:
         converter.force, converter.create_student = True, True
         result = capture_log(converter)
         log = result.get("log", "") + result.get("error", "")
+        if not result["success"]:  # the whole story of a failed submission, in this worker's log
+            sys.stderr.write(f"autograde of {coursedir.student_id} failed:\n{log}\n")
+            sys.stderr.flush()
         answers.write(json.dumps({"success": result["success"], "log": log}) + "\n")
         answers.flush()
 
