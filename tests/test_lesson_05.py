@@ -177,3 +177,32 @@ def test_denoising_and_contractive_penalty_agree_for_small_noise(lesson_05):
     error, jr = namespace["reconstruction_terms"](model, x)
     extra = (namespace["denoising_loss_estimate"](model, x, 0.01, num_draws=50) - error) / 0.01 ** 2
     assert abs(extra / jr - 1) < 0.05, (extra, jr)
+
+
+def test_image_space_and_classifier_claims(lesson_05):
+    """Sections 9 and 10 on the notebook's own models (seed 0): the spectra, the shift tangent, the classifier ordering."""
+    namespace, split = lesson_05
+    namespace.update(x_train=split.x_train, x_test=split.x_test, digits=split, D=64,
+                     LogisticRegression=__import__("sklearn.linear_model", fromlist=["LogisticRegression"]).LogisticRegression)
+    tied = namespace["TiedAutoencoder"]
+    torch.manual_seed(0)
+    denoising = tied(64, 64)
+    train.fit(denoising, split.x_train, num_epochs=25, lr=3e-3, loss_fn=namespace["denoising_loss"](0.2), progress=False)
+    encoders = {"plain": _tied(namespace, split, 0.0, 25), "denoising": denoising, "contractive": _tied(namespace, split, 0.1, 60)}
+    x_some = split.x_test[:100]
+    tangents = namespace["shift_tangent"](x_some, split.image_shape)
+    unit = tangents / np.maximum(np.linalg.norm(tangents, axis=1, keepdims=True), 1e-12)
+    s10, top5 = {}, {}
+    for name, model in encoders.items():
+        s, Vt = namespace["jacobian_svd"](model.encoder, torch.from_numpy(x_some))
+        s10[name] = float(np.median(s / s[:, :1], axis=0)[9])
+        top5[name] = float(np.median(np.linalg.norm(np.einsum("nkd,nd->nk", Vt[:, :5], unit), axis=1)))
+    assert s10["contractive"] < s10["plain"] - 0.1 and s10["contractive"] < s10["denoising"] - 0.1, s10
+    assert abs(s10["denoising"] - s10["plain"]) < 0.05, s10
+    assert top5["plain"] < top5["contractive"] and 0.4 < top5["contractive"] < 0.6, top5
+    under = tied(64, 32)
+    train.fit(under, split.x_train, num_epochs=25, lr=3e-3, progress=False)
+    acc = {name: namespace["code_accuracy"](encoder) for name, encoder in
+           (("pixels", None), ("under", under.encoder), ("denoising", denoising.encoder), ("contractive", encoders["contractive"].encoder))}
+    assert acc["under"] < acc["denoising"] <= acc["contractive"], acc
+    assert abs(acc["pixels"] - acc["contractive"]) < 0.02, acc
