@@ -135,3 +135,48 @@ def test_the_sparsity_term_adds_the_modified_delta(lesson_03):
     np.testing.assert_allclose(with_beta["W_enc"] - without["W_enc"], x.T @ extra, atol=1e-12)
     np.testing.assert_allclose(with_beta["b_enc"] - without["b_enc"], extra.sum(axis=0), atol=1e-12)
     np.testing.assert_array_equal(with_beta["W_dec"], without["W_dec"])
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid"])
+def test_reference_l1_penalty_matches_autograd_with_and_without_kinks(lesson_03, activation):
+    """The L1 exercise's reference agrees with torch.autograd (whose subgradient at 0 is 0), kinks included."""
+    namespace, _ = lesson_03
+    rng = np.random.default_rng(7)
+    generic = (rng.standard_normal((9, 5)), rng.standard_normal((5, 6)), rng.standard_normal(6))
+    x0 = rng.choice([-2.0, -1.0, 1.0, 2.0], size=5)
+    W = rng.choice([-2.0, -1.0, 1.0, 2.0], size=(5, 6))
+    kinked = (np.vstack([rng.random((4, 5)), x0]), W, -(x0 @ W))
+    assert np.all(kinked[0][-1] @ W + kinked[2] == 0)
+    for x, W, b in (generic, kinked):
+        omega, grads = namespace["l1_penalty"](x, W, b, 0.3, activation)
+        tW, tb = torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True)
+        a = torch.tensor(x) @ tW + tb
+        h = {"linear": a, "relu": torch.relu(a), "sigmoid": torch.sigmoid(a)}[activation]
+        total = 0.3 * h.abs().sum() / len(x)
+        total.backward()
+        assert abs(omega - total.item()) < 1e-12
+        np.testing.assert_allclose(grads["W_enc"], tW.grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(grads["b_enc"], tb.grad.numpy(), atol=1e-12)
+
+
+def test_exact_zeros_of_l1_codes_as_the_notebook_predicts():
+    """Section 3's prediction: with the L1 penalty, no held-out code value is exactly 0 for a sigmoid or a
+    linear code, most are for a ReLU code (many of its units die), and the sigmoid's stay clear of 0."""
+    split = data.load()
+    x_test = torch.from_numpy(split.x_test)
+
+    def l1_loss(model, x, alpha=0.05):
+        h = model.encode(x)
+        return 0.5 * ((model.decode(h) - x) ** 2).sum(dim=1).mean() + _weight_decay_term(model) + alpha * h.abs().sum(dim=1).mean()
+
+    shares = {}
+    for name, activation, epochs in (("sigmoid", "sigmoid", 50), ("relu", "relu", 20), ("linear", None, 20)):
+        model = models.mlp_autoencoder([64, 100], code_activation=activation, seed=0)
+        train.fit(model, split.x_train, num_epochs=epochs, lr=1e-2, loss_fn=l1_loss, progress=False)
+        with torch.no_grad():
+            h = model.encoder(x_test).numpy()
+        shares[name] = (float(np.mean(h == 0)), float(np.abs(h).min()), float(np.mean(np.all(h == 0, axis=0))))
+    print("share exactly 0, min |h|, dead units:", shares)
+    assert shares["sigmoid"][0] == 0 and shares["sigmoid"][1] > 1e-4
+    assert shares["linear"][0] == 0
+    assert shares["relu"][0] > 0.5 and shares["relu"][2] > 0.2

@@ -91,12 +91,73 @@ def test_reference_corruptions_keep_dtype_and_statistics(lesson_04):
     assert noise.dtype == np.float32 and abs(noise.std() - 0.3) < 0.005
 
 
-def test_weighted_loss_gradient_matches_autograd_in_float32(lesson_04):
-    namespace, _ = lesson_04
+def _dae_forward(x_tilde, params):
+    """The notebook's dae_forward (a trusted helper cell, not an answer)."""
+    h = 1.0 / (1.0 + np.exp(-(x_tilde @ params["W_enc"] + params["b_enc"])))
+    return h, h @ params["W_dec"] + params["b_dec"]
+
+
+def test_denoising_gradients_match_autograd_on_digits(lesson_04):
+    """The reference derivation on real digits, masked at 25%, K = 100 as in section 4."""
+    namespace, split = lesson_04
+    namespace["dae_forward"] = _dae_forward
     rng = np.random.default_rng(3)
-    x, x_hat = rng.random((20, 64)).astype(np.float32), rng.random((20, 64)).astype(np.float32)
-    corrupted = rng.random((20, 64)) < 0.25
-    t = torch.tensor(x_hat, dtype=torch.float64, requires_grad=True)
-    weights = torch.where(torch.tensor(corrupted), 0.9, 0.1)
-    ((weights * (t - torch.tensor(x, dtype=torch.float64)) ** 2).sum() / 20).backward()
-    assert np.allclose(namespace["weighted_loss_gradient"](x, x_hat, corrupted, 0.9), t.grad.numpy(), rtol=1e-5, atol=1e-7)
+    x = split.x_test[:20].astype(np.float64)
+    x_tilde, corrupted = namespace["mask_fraction"](x, 0.25, rng)
+    params = {"W_enc": 0.1 * rng.standard_normal((64, 100)), "b_enc": np.zeros(100),
+              "W_dec": 0.1 * rng.standard_normal((100, 64)), "b_dec": np.zeros(64)}
+    grads = namespace["denoising_gradients"](x, x_tilde, corrupted, 0.9, params)
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    h = torch.sigmoid(torch.tensor(x_tilde) @ t["W_enc"] + t["b_enc"])
+    weights = torch.tensor(np.where(corrupted, 0.9, 0.1))
+    ((weights * (h @ t["W_dec"] + t["b_dec"] - torch.tensor(x)) ** 2).sum() / 20).backward()
+    for name in params:
+        reference = t[name].grad.numpy()
+        error = np.linalg.norm(grads[name] - reference) / (np.linalg.norm(grads[name]) + np.linalg.norm(reference))
+        assert error < 1e-12, (name, error)
+    # the written question's claim: one example's destroyed inputs leave their W_enc rows untouched
+    one = namespace["denoising_gradients"](x[:1], x_tilde[:1], corrupted[:1], 0.5, params)["W_enc"]
+    assert np.all(one[corrupted[0]] == 0) and np.abs(one[~corrupted[0] & (x[0] > 0)]).min() > 0
+
+
+def _weighted(namespace, x, alpha, v=0.25, seed=0, num_epochs=60):
+    """The notebook's train_weighted_autoencoder (section 4, the alpha sweep)."""
+    model = models.mlp_autoencoder([64, 100], activation=None, code_activation="sigmoid", output_activation="sigmoid", seed=seed)
+    noise_rng = np.random.default_rng(seed)
+
+    def alpha_loss(model, batch):
+        x_tilde, corrupted = namespace["mask_fraction"](batch.numpy(), v, noise_rng)
+        weights = torch.from_numpy(np.where(corrupted, alpha, 1.0 - alpha).astype(np.float32))
+        return (weights * (model(torch.from_numpy(x_tilde)) - batch) ** 2).sum(dim=1).mean()
+
+    train.fit(model, x, num_epochs=num_epochs, lr=3e-3, loss_fn=alpha_loss, seed=seed, progress=False)
+    return model.eval()
+
+
+def _split_errors(namespace, model, x, v=0.25, seed=123):
+    x_tilde, corrupted = namespace["mask_fraction"](x, v, np.random.default_rng(seed))
+    with torch.no_grad():
+        squared = (model(torch.from_numpy(x_tilde)).numpy() - x) ** 2
+    return float(squared[corrupted].mean()), float(squared[~corrupted].mean())
+
+
+def test_the_alpha_sweep_claims(lesson_04):
+    """Section 4's text on alpha: 0 does not fill in (largest error on destroyed pixels, smallest on kept
+    ones, least smooth filters); 1 fills in at least as well as 1/2 but reproduces kept pixels worse."""
+    namespace, split = lesson_04
+    trained = {a: _weighted(namespace, split.x_train, a) for a in (0.0, 0.5, 1.0)}
+    errors = {a: _split_errors(namespace, m, split.x_test) for a, m in trained.items()}
+    smooth = {a: _smoothness(m.encoder[0].weight.detach().numpy()) for a, m in trained.items()}
+    assert errors[0.0][0] > 2 * errors[0.5][0] and errors[0.0][0] > errors[1.0][0], errors
+    assert errors[0.0][1] < min(errors[0.5][1], errors[1.0][1]), errors
+    assert errors[1.0][0] <= errors[0.5][0], errors
+    assert errors[1.0][1] > 1.4 * errors[0.5][1], errors
+    assert smooth[0.0] < min(smooth[0.5], smooth[1.0]), smooth
+
+
+def _smoothness(W, image_shape=(8, 8)):
+    """The notebook's filter_smoothness."""
+    F = W.reshape(len(W), *image_shape)
+    F = F - F.mean(axis=(1, 2), keepdims=True)
+    neighbours = (F[:, :, 1:] * F[:, :, :-1]).sum(axis=(1, 2)) + (F[:, 1:, :] * F[:, :-1, :]).sum(axis=(1, 2))
+    return float(np.mean(neighbours / (2 * (F ** 2).sum(axis=(1, 2)))))

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from aelib import masked
+from aelib import data, images, masked
 from autograder.submissions import reference_answers
 
 
 @pytest.fixture(scope="module")
 def answers():
     namespace = {"np": np, "torch": torch}
-    for grade_id in ("ex-patchify", "ex-random-masking", "ex-masked-loss"):
+    for grade_id in ("ex-patchify", "ex-random-masking", "ex-mask-tokens", "ex-masked-loss"):
         exec(reference_answers("07-masked")[grade_id], namespace)
     return namespace
 
@@ -62,8 +62,72 @@ def test_the_pieces_fit_the_model(answers):
     tokens = answers["patchify"](x, 4)
     keep, mask, restore = answers["random_masking"](6, 16, 0.75, seed=2)
     model = masked.MaskedAutoencoder(16, 16, seed=0)
-    pred = model(tokens, keep)
+    pred = model(tokens, keep, restore)
     loss = answers["masked_loss"](pred, tokens, mask)
     loss.backward()
     assert loss.dim() == 0 and model.patch_embed.weight.grad is not None
     assert answers["unpatchify"](pred, 4, (16, 16)).shape == (6, 16, 16)
+
+
+def test_seeding_a_torch_generator_with_none_fails_as_the_text_warns(answers):
+    with pytest.raises((TypeError, RuntimeError)):
+        torch.Generator().manual_seed(None)
+    state = torch.get_rng_state()
+    first, second = (answers["random_masking"](30, 16, 0.75)[1] for _ in range(2))
+    assert not torch.equal(first, second)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_mask_tokens_are_the_mechanism_of_the_library_decoder(answers):
+    """aelib's decode = the exercise's insert_mask_tokens, then position embedding, transformer, head."""
+    model = masked.MaskedAutoencoder(16, 16, seed=0).eval()
+    with torch.no_grad():   # leave the zero start, so that every part matters
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    tokens = torch.rand(5, 16, 16)
+    keep, _, restore = answers["random_masking"](5, 16, 0.75, seed=4)
+    with torch.no_grad():
+        latent = model.encode(tokens, keep)
+        full = answers["insert_mask_tokens"](model.decoder_embed(latent), model.mask_token[0, 0], restore)
+        expected = model.head(model.decoder_norm(model.decoder(full + model.decoder_pos_embed)))
+        torch.testing.assert_close(model(tokens, keep, restore), expected)
+        # the library's own ids_restore (hidden patches in increasing order) gives the same prediction
+        torch.testing.assert_close(model(tokens, keep), expected, rtol=1e-5, atol=1e-6)
+
+
+def _nearest_over_mean(train_images, test_images, side, patch, mask):
+    patchify = lambda x, p: torch.nn.functional.unfold(torch.as_tensor(x).reshape(-1, 1, side, side), p, stride=p
+                                                       ).transpose(1, 2)
+    tokens, mean = patchify(test_images, patch), patchify(train_images, patch).mean(dim=0)
+    hidden = torch.as_tensor(mask, dtype=torch.bool)
+    grid = (side // patch, side // patch)
+    nearest = torch.as_tensor(masked.nearest_visible_fill(tokens, hidden, grid))
+    mean_fill = torch.as_tensor(masked.mean_patch_fill(tokens, hidden, mean))
+    return float(((nearest - tokens) ** 2)[hidden].mean() / ((mean_fill - tokens) ** 2)[hidden].mean())
+
+
+def test_the_enlargement_inflates_the_redundancy_of_single_pixels(answers):
+    """Section 5's claim: copying a hidden pixel's neighbour helps much less on the native 8x8 digits."""
+    digits = data.load("digits")
+    x_train, x_test = images.resize(digits.x_train, (8, 8), 16), images.resize(digits.x_test[:100], (8, 8), 16)
+    for ratio in (0.25, 0.5, 0.75):
+        enlarged = _nearest_over_mean(x_train, x_test, 16, 1, answers["random_masking"](100, 256, ratio, seed=5)[1])
+        native = _nearest_over_mean(digits.x_train.astype(np.float32), digits.x_test[:100].astype(np.float32), 8, 1,
+                                    answers["random_masking"](100, 64, ratio, seed=5)[1])
+        assert enlarged < 1 and native > enlarged + 0.2, (ratio, enlarged, native)
+    native4 = _nearest_over_mean(digits.x_train.astype(np.float32), digits.x_test[:100].astype(np.float32), 8, 4,
+                                 answers["random_masking"](100, 4, 0.5, seed=5)[1])
+    assert native4 > 1.2
+    for ratio in (0.25, 0.5, 0.75, 0.9):   # 4x4 patches of the enlarged digits: copying fails at every ratio
+        assert _nearest_over_mean(x_train, x_test, 16, 4, answers["random_masking"](100, 16, ratio, seed=5)[1]) > 1
+
+
+
+def test_grid_masks_do_not_make_copying_easier(answers):
+    """Section 7's reading: copying the nearest 4x4 patch is no better under grid masks than under random ones."""
+    digits = data.load("digits")
+    x_train, x_test = images.resize(digits.x_train, (8, 8), 16), images.resize(digits.x_test, (8, 8), 16)
+    n = len(x_test)
+    grid = _nearest_over_mean(x_train, x_test, 16, 4, masked.grid_masking(n, (4, 4), seed=123))
+    random = _nearest_over_mean(x_train, x_test, 16, 4, answers["random_masking"](n, 16, 0.75, seed=123)[1])
+    assert grid > 0.97 * random > 2.0, (grid, random)   # and copying is several times worse than the mean patch

@@ -160,3 +160,18 @@ def test_reference_roc_auc_matches_scikit_learn(answers):
         labels = rng.random(300) < 0.2
         scores = rng.integers(0, 6, 300) + labels
         assert abs(answers["roc_auc"](scores, labels) - roc_auc_score(labels, scores)) < 1e-12
+
+
+def test_reference_threshold_detector_matches_scikit_learn(answers):
+    from sklearn.metrics import precision_score, recall_score
+    rng = np.random.default_rng(2)
+    for quantile in (0.5, 0.9, 0.95, 0.99):
+        normal = rng.gamma(2.0, 1.0, 150)
+        labels = rng.random(400) < 0.1
+        scores = rng.gamma(2.0, 1.0, 400) + 3.0 * labels
+        scores[:5] = np.quantile(normal, quantile)                   # on the threshold: not flagged
+        threshold, precision, recall = answers["threshold_detector"](normal, scores, labels, quantile)
+        flagged = scores > np.quantile(normal, quantile)
+        assert threshold == pytest.approx(np.quantile(normal, quantile))
+        assert precision == pytest.approx(precision_score(labels, flagged, zero_division=0.0))
+        assert recall == pytest.approx(recall_score(labels, flagged))

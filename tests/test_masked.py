@@ -112,3 +112,42 @@ def test_mean_patch_fill():
     np.testing.assert_array_equal(filled[2], mean)
     with pytest.raises(ValueError, match="do not fit"):
         masked.mean_patch_fill(tokens, mask, np.zeros((3, 2)))
+
+
+def test_decode_gathers_visible_then_mask_tokens_with_ids_restore():
+    model = masked.MaskedAutoencoder(num_patches=6, patch_dim=3, dim=8, decoder_dim=4, seed=0)
+    shuffle = torch.tensor([[4, 1, 0, 2, 3, 5], [0, 1, 2, 3, 4, 5]])
+    keep, restore = shuffle[:, :2], shuffle.argsort(dim=1)
+    assert torch.equal(model.restore_ids(keep).gather(1, keep), torch.arange(2).expand(2, 2))
+    tokens = torch.rand(2, 6, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(tokens, keep, restore), model(tokens, keep), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="does not fit"):
+        model(tokens, keep, restore.flip(1))
+    with pytest.raises(ValueError, match="permutation"):
+        model.decode(torch.rand(2, 2, 8), torch.zeros(2, 6, dtype=torch.long))
+    with pytest.raises(ValueError, match="different"):
+        model.restore_ids(torch.tensor([[1, 1], [0, 2]]))
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 0.75, 0.9375])
+def test_block_masking_hides_exactly_and_in_blocks(ratio):
+    masks = masked.block_masking(200, (4, 4), ratio, seed=0)
+    assert masks.shape == (200, 16) and masks.dtype == np.float32
+    assert np.all(masks.sum(axis=1) == 16 - round((1 - ratio) * 16))
+    np.testing.assert_array_equal(masks, masked.block_masking(200, (4, 4), ratio, seed=0))
+    assert not np.array_equal(masked.block_masking(200, (4, 4), 0.5), masked.block_masking(200, (4, 4), 0.5))
+    if ratio == 0.5:   # hidden patches touch each other more often than random ones do
+        grid = masks.reshape(200, 4, 4)
+        neighbours = (grid[:, 1:] * grid[:, :-1]).sum() + (grid[:, :, 1:] * grid[:, :, :-1]).sum()
+        assert neighbours / 200 > 1.3 * 24 * (8 / 16) * (7 / 15)
+    with pytest.raises(ValueError, match="visible"):
+        masked.block_masking(2, (4, 4), 1.0)
+
+
+def test_grid_masking_keeps_one_of_every_square():
+    masks = masked.grid_masking(50, (4, 6), seed=1).reshape(50, 4, 6)
+    assert np.all(masks.reshape(50, 2, 2, 3, 2).sum(axis=(2, 4)) == 3)        # one visible per 2 x 2 square
+    assert len({tuple(m.ravel()) for m in masks}) == 4                        # the four possible corners
+    with pytest.raises(ValueError, match="squares"):
+        masked.grid_masking(1, (3, 4))

@@ -1,4 +1,8 @@
-"""Lesson 01-copy-through: the class and the grade each student must get (7 autograded points)."""
+"""Lesson 01-copy-through: the class and the grade each student must get.
+
+7 autograded points: forward 1, loss 1, gradients 3 (the derivation), bottleneck training 2
+(held-out error below what any linear autoencoder with 16 code units reaches).
+"""
 
 from autograder.submissions import reference_answers
 from tests.classes import NOT_A_LESSON, Student
@@ -8,11 +12,17 @@ REFERENCE = reference_answers("01-copy-through")
 STUDENTS = [
     Student("reference", 7),
     Student("blank", 0, blank=True),
-    Student("no-sigmoid-derivative", 4, answers={"ex-gradients": '''def gradients(x, params):
+    # forgets the sigmoid's derivative, and trains the nearest wrong model of Exercise 4: a linear
+    # autoencoder at the allowed code size (16), which cannot beat PCA with 16 components
+    Student("no-sigmoid-derivative", 2, answers={"ex-gradients": '''def gradients(x, params):
     h, x_hat = forward(x, params)
     d_out = 2.0 * (x_hat - x) / x.shape[0]
     d_hid = d_out @ params["W_dec"].T
-    return {"W_enc": x.T @ d_hid, "b_enc": d_hid.sum(0), "W_dec": h.T @ d_out, "b_dec": d_out.sum(0)}'''}),
+    return {"W_enc": x.T @ d_hid, "b_enc": d_hid.sum(0), "W_dec": h.T @ d_out, "b_dec": d_out.sum(0)}''',
+        "ex-train-bottleneck": '''def train_bottleneck_autoencoder(x_train, seed=0):
+    model = models.mlp_autoencoder([64, 16], activation=None, seed=seed).to(device)
+    train.fit(model, x_train, num_epochs=40, lr=1e-2, seed=seed, progress=False)
+    return model'''}),
     Student("sum-not-mean", 6, answers={"ex-loss": '''def reconstruction_loss(x, x_hat):
     return float(((x_hat - x) ** 2).sum())'''}),
     Student("written-differently", 7, answers={

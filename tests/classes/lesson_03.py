@@ -1,7 +1,7 @@
-"""Lesson 03-sparse: the class and the grade each student must get (8 autograded points).
+"""Lesson 03-sparse: the class and the grade each student must get (12 autograded points).
 
-Points: test-sparse-cost-value 1, test-sparse-cost-reconstruction-gradient 2,
-test-sparse-cost-sparsity-gradient 3, test-train-sparse 2.
+Points: test-l1-value 1, test-l1-gradient 2, test-l1-zeros 1, test-sparse-cost-value 1,
+test-sparse-cost-reconstruction-gradient 2, test-sparse-cost-sparsity-gradient 3, test-train-sparse 2.
 """
 
 from tests.classes import Student
@@ -23,12 +23,28 @@ _DELTA_OUTSIDE_THE_SLOPE = '''def sparse_autoencoder_cost(x, params, rho, beta, 
              "W_dec": h.T @ delta_out + lam * params["W_dec"], "b_dec": delta_out.sum(axis=0)}
     return float(cost), grads'''
 
+# The L1 gradient with sign(0) = +1 at the kink: right wherever no code is exactly 0 (so the value
+# and the generic-gradient tests pass), wrong where one is (test-l1-zeros fails).
+_L1_SIGN_OF_ZERO_IS_ONE = '''def l1_penalty(x, W_enc, b_enc, alpha, activation):
+    a = x @ W_enc + b_enc
+    if activation == "linear":
+        h, slope = a, np.ones_like(a)
+    elif activation == "relu":
+        h, slope = np.maximum(a, 0.0), (a > 0).astype(float)
+    else:
+        h = 1.0 / (1.0 + np.exp(-a))
+        slope = h * (1 - h)
+    sign = np.where(h >= 0, 1.0, -1.0)
+    delta = alpha / len(x) * sign * slope
+    return float(alpha * np.abs(h).sum() / len(x)), {"W_enc": x.T @ delta, "b_enc": delta.sum(axis=0)}'''
+
 STUDENTS = [
-    Student("reference", 8),
+    Student("reference", 12),
     Student("blank", 0, blank=True),
-    Student("sparsity-outside-the-slope", 5, answers={"ex-sparse-cost": _DELTA_OUTSIDE_THE_SLOPE}),
+    Student("sparsity-outside-the-slope", 8, answers={"ex-sparse-cost": _DELTA_OUTSIDE_THE_SLOPE,
+                                                      "ex-l1-gradient": _L1_SIGN_OF_ZERO_IS_ONE}),
     # L1 instead of KL: the average activation can be right, the units' rates are not.
-    Student("trains-with-l1", 6, answers={"ex-train-sparse": '''def train_sparse_autoencoder(x_train, seed=0):
+    Student("trains-with-l1", 10, answers={"ex-train-sparse": '''def train_sparse_autoencoder(x_train, seed=0):
     def l1(model, x):
         h = model.encode(x)
         return 0.5 * ((model.decode(h) - x) ** 2).sum(dim=1).mean() + weight_decay_term(model) + 0.05 * h.sum(dim=1).mean()
@@ -37,8 +53,28 @@ STUDENTS = [
     train.fit(model, x_train, num_epochs=60, lr=1e-2, loss_fn=l1, seed=seed, progress=False)
     return model'''}),
     # Right in other forms: loops over images and units in float32, the KL derivative written as
-    # (rho_hat - rho) / (rho_hat (1 - rho_hat)), and a handwritten PyTorch model and loop.
-    Student("written-differently", 8, answers={
+    # (rho_hat - rho) / (rho_hat (1 - rho_hat)), a handwritten PyTorch model and loop, and an L1
+    # gradient per image in float32 with the kinks written as comparisons and np.heaviside.
+    Student("written-differently", 12, answers={
+        "ex-l1-gradient": '''def l1_penalty(x, W_enc, b_enc, alpha, activation):
+    x, W, b = (np.asarray(v, dtype=np.float32) for v in (x, W_enc, b_enc))
+    N = len(x)
+    omega, g_W, g_b = 0.0, np.zeros_like(W), np.zeros_like(b)
+    for n in range(N):
+        a = x[n] @ W + b
+        if activation == "sigmoid":
+            h = 1 / (1 + np.exp(-a))
+            push = h * (1 - h)                      # |h| = h > 0
+        elif activation == "relu":
+            h = np.where(a > 0, a, 0)
+            push = np.heaviside(a, 0.0)             # sign(h) * relu'(a), 0 at a = 0
+        else:
+            h = a
+            push = (a > 0).astype(np.float32) - (a < 0).astype(np.float32)
+        omega += alpha * float(np.abs(h).sum()) / N
+        g_W += np.outer(x[n], push) * alpha / N
+        g_b += push * alpha / N
+    return omega, {"W_enc": g_W, "b_enc": g_b}''',
         "ex-sparse-cost": '''def sparse_autoencoder_cost(x, params, rho, beta, lam):
     x = np.asarray(x, dtype=np.float32)
     p = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
@@ -91,6 +127,6 @@ def train_sparse_autoencoder(x_train, seed=0):
             loss.backward()
             optimiser.step()
     return model'''}),
-    Student("edits-a-test", 5, status="tampered", tamper={"test-sparse-cost-sparsity-gradient": "pass"},
+    Student("edits-a-test", 9, status="tampered", tamper={"test-sparse-cost-sparsity-gradient": "pass"},
             answers={"ex-sparse-cost": _DELTA_OUTSIDE_THE_SLOPE}),
 ]

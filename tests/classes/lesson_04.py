@@ -1,13 +1,17 @@
-"""Lesson 04-denoising: the class and the grade each student must get (9 autograded points)."""
+"""Lesson 04-denoising: the class and the grade each student must get (10 autograded points: 1 + 1 + 1 + 1 + 1 + 3 + 2)."""
 
 from tests.classes import Student
 
 STUDENTS = [
-    Student("reference", 9),
+    Student("reference", 10),
     Student("blank", 0, blank=True),
-    # The same destroyed positions in every row (passes the visible count test, fails the hidden
-    # independence test) and the weights of the loss swapped: loses 1 + 1.
+    # The mask of masking noise recomputed as x_tilde != x (wrong where x is already 0), the same
+    # destroyed positions in every row (passes the visible count test, fails the hidden
+    # independence test) and the weights of the loss swapped: loses 1 + 1 + 1.
     Student("shared-positions-swapped-weights", 7, answers={
+        "ex-mask-noise": '''def mask_noise(x, p, rng):
+    x_tilde = np.where(rng.random(x.shape) < p, 0.0, x).astype(x.dtype)
+    return x_tilde, x_tilde != x''',
         "ex-mask-fraction": '''def mask_fraction(x, v, rng):
     k = int(round(v * x.shape[1]))
     columns = rng.choice(x.shape[1], size=k, replace=False)
@@ -17,13 +21,18 @@ STUDENTS = [
         "ex-weighted-loss": '''def weighted_loss(x, x_hat, corrupted, alpha):
     weights = np.where(corrupted, 1.0 - alpha, alpha)
     return float(np.sum(weights * (x_hat - x) ** 2) / x.shape[0])'''}),
-    # A variance used as a standard deviation, and the factor 2 of the square forgotten: loses 1 + 2.
+    # A variance used as a standard deviation, and the factor 2 of the square forgotten in the
+    # back-propagation: loses 1 + 3.
     Student("variance-and-missing-factor", 6, answers={
         "ex-gaussian-noise": '''def gaussian_noise(x, sigma, rng):
     return (x + sigma ** 2 * rng.standard_normal(x.shape)).astype(x.dtype)''',
-        "ex-weighted-loss-gradient": '''def weighted_loss_gradient(x, x_hat, corrupted, alpha):
-    return np.where(corrupted, alpha, 1.0 - alpha) * (x_hat - x) / x.shape[0]'''}),
-    Student("written-differently", 9, answers={
+        "ex-denoising-gradients": '''def denoising_gradients(x, x_tilde, corrupted, alpha, params):
+    h, x_hat = dae_forward(x_tilde, params)
+    delta_out = np.where(corrupted, alpha, 1.0 - alpha) * (x_hat - x) / x.shape[0]
+    delta_hid = (delta_out @ params["W_dec"].T) * h * (1.0 - h)
+    return {"W_enc": x_tilde.T @ delta_hid, "b_enc": delta_hid.sum(axis=0),
+            "W_dec": h.T @ delta_out, "b_dec": delta_out.sum(axis=0)}'''}),
+    Student("written-differently", 10, answers={
         "ex-mask-noise": '''def mask_noise(x, p, rng):
     N, D = x.shape
     x_tilde = x.copy()
@@ -56,9 +65,19 @@ STUDENTS = [
         "ex-weighted-loss": '''def weighted_loss(x, x_hat, corrupted, alpha):
     squared = (np.asarray(x_hat, dtype=np.float64) - x) ** 2
     return (alpha * squared[corrupted].sum() + (1 - alpha) * squared[~corrupted].sum()) / len(x)''',
-        "ex-weighted-loss-gradient": '''def weighted_loss_gradient(x, x_hat, corrupted, alpha):
-    c = corrupted.astype(float)
-    return 2 * (alpha * c + (1 - alpha) * (1 - c)) * (x_hat - x) / len(x)''',
+        "ex-denoising-gradients": '''def denoising_gradients(x, x_tilde, corrupted, alpha, params):
+    W1, b1, W2, b2 = params["W_enc"], params["b_enc"], params["W_dec"], params["b_dec"]
+    grads = {"W_enc": np.zeros_like(W1), "b_enc": np.zeros_like(b1), "W_dec": np.zeros_like(W2), "b_dec": np.zeros_like(b2)}
+    for n in range(len(x)):
+        h = 1.0 / (1.0 + np.exp(-(x_tilde[n] @ W1 + b1)))
+        weight = alpha * corrupted[n] + (1 - alpha) * (1 - corrupted[n])
+        e = 2 * weight * (h @ W2 + b2 - x[n]) / len(x)
+        back = (W2 @ e) * h * (1 - h)
+        grads["W_dec"] += np.outer(h, e)
+        grads["b_dec"] += e
+        grads["W_enc"] += np.outer(x_tilde[n], back)
+        grads["b_enc"] += back
+    return grads''',
         "ex-train-denoising": '''import torch
 from torch import nn
 
@@ -77,7 +96,7 @@ def train_denoising_autoencoder(x_train, seed=0):
             optimiser.step()
     return net'''}),
     # Edits a test cell (restored before grading) and forgets the pepper: loses 1.
-    Student("edits-a-test", 8, status="tampered", tamper={"test-salt-and-pepper": "pass"}, answers={
+    Student("edits-a-test", 9, status="tampered", tamper={"test-salt-and-pepper": "pass"}, answers={
         "ex-salt-and-pepper": '''def salt_and_pepper(x, p, rng, low=0.0, high=1.0):
     corrupted = rng.random(x.shape) < p
     return np.where(corrupted, high, x).astype(x.dtype), corrupted'''}),

@@ -1,4 +1,8 @@
-"""Lesson 07-masked: the class and the grade each student must get (6 autograded points)."""
+"""Lesson 07-masked: the class and the grade each student must get (8 autograded points).
+
+Points: patchify 2, random_masking 2, insert_mask_tokens 2, masked_loss 2 (the written question's
+2 points are graded by hand).
+"""
 
 from tests.classes import Student
 
@@ -6,9 +10,10 @@ ALL_PATCHES = '''def masked_loss(pred, target, mask):
     return ((pred - target) ** 2).mean()'''
 
 STUDENTS = [
-    Student("reference", 6),
+    Student("reference", 8),
     Student("blank", 0, blank=True),
-    # L - floor(r L) instead of round((1 - r) L): right at r = 0.75 and L = 16, one patch too many at r = 0.6
+    # L - floor(r L) instead of round((1 - r) L): right at r = 0.75 and L = 16, one patch too many at r = 0.6;
+    # and the mask tokens un-shuffled in the wrong direction (gathering with ids_shuffle, not ids_restore)
     Student("keeps-one-patch-too-many", 4, answers={"ex-random-masking": '''def random_masking(num_images, num_patches, mask_ratio, seed=None):
     generator = torch.Generator()
     if seed is None:
@@ -20,9 +25,14 @@ STUDENTS = [
     ids_restore = ids_shuffle.argsort(dim=1)
     mask = torch.ones(num_images, num_patches)
     mask[:, :num_keep] = 0
-    return ids_shuffle[:, :num_keep], torch.gather(mask, 1, ids_restore), ids_restore'''}),
-    Student("loss-over-all-patches", 4, answers={"ex-masked-loss": ALL_PATCHES}),
-    Student("written-differently", 6, answers={
+    return ids_shuffle[:, :num_keep], torch.gather(mask, 1, ids_restore), ids_restore''',
+        "ex-mask-tokens": '''def insert_mask_tokens(visible, mask_token, ids_restore):
+    n, num_keep, dim = visible.shape
+    shuffled = torch.cat([visible, mask_token.expand(n, ids_restore.shape[1] - num_keep, dim)], dim=1)
+    ids_shuffle = ids_restore.argsort(dim=1)
+    return torch.gather(shuffled, 1, ids_shuffle[..., None].expand(-1, -1, dim))'''}),
+    Student("loss-over-all-patches", 6, answers={"ex-masked-loss": ALL_PATCHES}),
+    Student("written-differently", 8, answers={
         "ex-patchify": '''import torch.nn.functional as F
 
 def patchify(images, patch_size):
@@ -51,9 +61,15 @@ def unpatchify(patches, patch_size, image_shape):
         mask[n, order[:num_keep]] = 0.0
         ids_restore[n, order] = np.arange(num_patches)   # the inverse permutation
     return ids_keep, mask, ids_restore''',
+        "ex-mask-tokens": '''def insert_mask_tokens(visible, mask_token, ids_restore):
+    # where the shuffled index points past the visible tokens, take the mask token
+    num_keep = visible.shape[1]
+    is_visible = (ids_restore < num_keep)[..., None]                     # (N, L, 1)
+    index = ids_restore.clamp(max=num_keep - 1)[..., None].expand(-1, -1, visible.shape[2])
+    return torch.where(is_visible, torch.gather(visible, 1, index), mask_token)''',
         "ex-masked-loss": '''def masked_loss(pred, target, mask):
     hidden = mask.bool()
     return ((pred - target) ** 2)[hidden].mean()       # every selected patch has P pixels'''}),
-    Student("edits-a-test", 4, status="tampered", tamper={"test-masked-loss": "pass"},
+    Student("edits-a-test", 6, status="tampered", tamper={"test-masked-loss": "pass"},
             answers={"ex-masked-loss": ALL_PATCHES}),
 ]

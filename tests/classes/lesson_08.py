@@ -1,13 +1,13 @@
-'''Lesson 08-beyond: the class and the grade each student must get (9 autograded points:
-codes gradient 2, ISTA step 2, semantic hashing 2, ROC AUC 1, anomaly detector 2).'''
+'''Lesson 08-beyond: the class and the grade each student must get (10 autograded points:
+codes gradient 2, ISTA step 2, semantic hashing 2, ROC AUC 1, anomaly detector 2, threshold detector 1).'''
 
 from tests.classes import Student
 
 STUDENTS = [
-    Student("reference", 9),
+    Student("reference", 10),
     Student("blank", 0, blank=True),
     # hard thresholding instead of soft (-2) and a hashing code layer without noise (-2)
-    Student("hard-threshold-no-noise", 5, answers={
+    Student("hard-threshold-no-noise", 6, answers={
         "ex-ista-step": '''def ista_step(h, grad, lam, step):
     v = h - step * grad
     return v * (np.abs(v) > step * lam)''',
@@ -19,15 +19,28 @@ STUDENTS = [
     model = models.Autoencoder(encoder, decoder, d)
     train.fit(model, x_train, num_epochs=60, batch_size=128, lr=3e-3, seed=seed, progress=False)
     return model.eval()'''}),
-    # the residual the wrong way round (-2) and ties counted as losses (-1)
+    # the residual the wrong way round (-2), ties counted as losses (-1) and a score on the threshold flagged (-1)
     Student("sign-and-ties", 6, answers={
+        "ex-threshold": '''def threshold_detector(scores_normal, scores, is_anomaly, quantile=0.95):
+    threshold = float(np.quantile(scores_normal, quantile))
+    flagged = np.asarray(scores) >= threshold
+    anomaly = np.asarray(is_anomaly).astype(bool)
+    hits = int((flagged & anomaly).sum())
+    return threshold, hits / max(int(flagged.sum()), 1), hits / int(anomaly.sum())''',
         "ex-codes-gradient": '''def codes_gradient(h, x, W_dec):
     return (x - h @ W_dec) @ W_dec.T''',
         "ex-roc-auc": '''def roc_auc(scores, is_anomaly):
     scores = np.asarray(scores, dtype=float)
     y = np.asarray(is_anomaly).astype(bool)
     return float((scores[y][:, None] > scores[~y][None, :]).mean())'''}),
-    Student("written-differently", 9, answers={
+    Student("written-differently", 10, answers={
+        "ex-threshold": '''def threshold_detector(scores_normal, scores, is_anomaly, quantile=0.95):
+    threshold = np.percentile(np.array(scores_normal, dtype=float), 100 * quantile)   # the same linear interpolation
+    anomaly = np.array(is_anomaly) != 0
+    flagged_anomalies = np.count_nonzero(np.array(scores, dtype=float)[anomaly] > threshold)
+    flagged = np.count_nonzero(np.array(scores, dtype=float) > threshold)
+    precision = 0.0 if flagged == 0 else flagged_anomalies / flagged
+    return float(threshold), float(precision), flagged_anomalies / np.count_nonzero(anomaly)''',
         "ex-codes-gradient": '''def codes_gradient(h, x, W_dec):
     h, x, W = (np.asarray(a, dtype=np.float32) for a in (h, x, W_dec))
     grad = np.zeros(h.shape, dtype=np.float32)
@@ -94,7 +107,7 @@ def train_anomaly_detector(x_normal, seed=0):
             loss.backward()
             optimiser.step()
     return model'''}),
-    Student("edits-a-test", 8, status="tampered", tamper={"test-roc-auc": "pass"}, answers={
+    Student("edits-a-test", 9, status="tampered", tamper={"test-roc-auc": "pass"}, answers={
         "ex-roc-auc": '''def roc_auc(scores, is_anomaly):
     return 0.5'''}),
 ]
