@@ -65,7 +65,7 @@ def check_finite(name: str, value) -> None:
 def _mismatch_hint(actual: np.ndarray, expected: np.ndarray) -> str:
     """Name a likely mistake when ``actual`` is a simple transform of ``expected``."""
     scale = np.linalg.norm(expected)
-    if scale == 0:
+    if scale == 0 or expected.size == 1:  # one number is always some multiple of another: no guess
         return ""
     if np.allclose(actual, -expected, rtol=1e-4, atol=1e-6 * scale):
         return " Your values have the opposite sign: check the direction of a difference (x_hat - x or x - x_hat)."

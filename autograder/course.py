@@ -53,6 +53,10 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
         "Execute.timeout": int(cell_timeout),
         "Execute.kernel_name": GRADER_KERNEL,
         "Execute.shutdown_kernel": "immediate",
+        # A cell's last outputs may trail its reply on a busy machine: wait for them, and never fail
+        # the whole notebook over them (verdicts are the judge's; outputs only fill the feedback).
+        "Execute.iopub_timeout": 30,
+        "Execute.raise_on_iopub_timeout": False,
         "OverwriteCells.add_missing_cells": True,
         "HTMLExporter.sanitize_html": True,  # feedback pages and Formgrader show student output without scripts
         "ClearSolutions.code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"},
@@ -76,7 +80,8 @@ def write_config(root: Path, *, source: Path, release: Path, db_url: str | None 
 def compute_env(threads: int) -> dict[str, str]:
     """Environment variables of a grading process (kernel or judge) that computes on ``threads`` threads:
     idle OpenMP threads sleep, progress bars are off, plots render off-screen."""
-    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE",
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+            "OMP_WAIT_POLICY": "PASSIVE",
             "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
 
 

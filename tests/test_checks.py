@@ -27,6 +27,9 @@ def test_check_close_hints():
         checks.check_close("g", expected + np.array([[0, 0], [0, 1.0]]), expected)
     with pytest.raises(AssertionError, match="NaN"):
         checks.check_close("g", expected * np.nan, expected)
+    with pytest.raises(AssertionError) as scalar:  # one number is a multiple of any other: no guess
+        checks.check_close("loss", 2.5, 1.0)
+    assert "times" not in str(scalar.value) and "sign" not in str(scalar.value)
 
 
 def test_check_gradient():
