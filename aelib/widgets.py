@@ -24,7 +24,8 @@ class Demo(widgets.HBox):
         self.image = widgets.Image(format="png")
         self.image.add_class("aelib-picture")
         heading = widgets.HTML(f"<b>{title}</b>")
-        panel = widgets.VBox([heading, *controls.values()], layout=widgets.Layout(min_width="260px", flex="0 0 auto"))  # never squeezed: readouts stay whole
+        # flex "0 0 auto": the picture beside the controls never squeezes them, so readouts stay whole
+        panel = widgets.VBox([heading, *controls.values()], layout=widgets.Layout(min_width="260px", flex="0 0 auto"))
         super().__init__([panel, self.image])
         self.add_class("aelib-demo")
         for control in controls.values():

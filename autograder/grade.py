@@ -180,7 +180,7 @@ class Grader:
                 row.status, row.detail = "timeout", f"the notebook ran past {self.notebook_timeout:g} s"
             else:
                 last = result.log.strip().splitlines()[-1][:160] if result.log.strip() else ""
-                row.status, row.detail = "error", f"{last} (nbgrader's log: OUT/nbgrader/worker-*.log)"
+                row.status, row.detail = "error", f"{last} (nbgrader's log: {self.root}/worker-*.log)"
             return row
         errors = _error_names(graded)
         if "DeadKernelError" in errors:

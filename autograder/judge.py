@@ -1,12 +1,12 @@
 """The judge: a trusted process that decides every test cell's verdict without running student code.
 
-``python -m autograder.judge SOURCE_NOTEBOOK INBOX`` reads commands on stdin and answers on
-its own stdout, one JSON line each (see :class:`Channel`); ``python -m autograder.judge --serve
-SOURCE_NOTEBOOK FD`` forks such a judge for each notebook (:func:`serve`). For ``{"run": GRADE_ID}`` it runs, in
+``python -m autograder.judge --serve SOURCE_NOTEBOOK FD`` is a fork server (:func:`serve`): for
+each notebook it forks a judge that reads commands on its stdin and answers on its stdout, one
+JSON line each (see :class:`Channel`). For ``{"run": GRADE_ID}`` it runs, in
 its own namespace, the instructor's code up to that test cell (:func:`plan`) and then the test
 cell's whole source, hidden tests included, all taken from the course's source notebook. The
 names of the exercise's API are :class:`Remote` stubs: calling one writes the arguments as plain
-data (:mod:`autograder.crossing`) into INBOX (read-only for the kernel), asks the grader to run the
+data (:mod:`autograder.crossing`) into the notebook's inbox folder (read-only for the kernel), asks the grader to run the
 student's function in the student's kernel, and reads the result from a named pipe it made there. The verdict is
 the judge's: the test passed when its code raised nothing. The judge never imports, executes or
 unpickles student code, and never sees the kernel's outputs.
@@ -536,10 +536,10 @@ def _protocol():
 
 
 def main(argv: list[str]) -> None:
-    if argv[0] == "--serve":
-        serve(Path(argv[1]), socket.socket(fileno=int(argv[2])))
-    else:
-        judge(Path(argv[0]), Path(argv[1]), *_protocol())
+    """``--serve SOURCE_NOTEBOOK FD``: the fork server of that lesson, on the Unix socket FD."""
+    if len(argv) != 3 or argv[0] != "--serve":
+        sys.exit("usage: python -m autograder.judge --serve SOURCE_NOTEBOOK FD")
+    serve(Path(argv[1]), socket.socket(fileno=int(argv[2])))
 
 
 if __name__ == "__main__":
