@@ -86,12 +86,30 @@ def test_demo_in_jupyterlab(browser, lab, lesson):
     page.wait_for_selector("text=| Idle", timeout=900_000)
     before = _picture(demo)
     (ARTIFACTS / f"demo-{lesson}.png").write_bytes(_demo_png(demo))
+    _assert_readouts_whole(demo)
     move_slider(page, demo)
     _wait_for_change(demo, before)
     (ARTIFACTS / f"demo-{lesson}-moved.png").write_bytes(_demo_png(demo))
+    _assert_readouts_whole(demo)
     assert errors == [], f"page errors: {errors}"
     page.close()
     _shut_down_kernels(lab)
+
+
+# For each slider readout: its text, whether the text overflows its box, and whether the box
+# ends inside the controls' panel (not under the picture beside it).
+_READOUTS_JS = """demo => [...demo.querySelectorAll('.widget-readout')].map(r => {
+    const panel = r.closest('.widget-vbox').getBoundingClientRect(), box = r.getBoundingClientRect();
+    return {text: r.textContent, overflows: r.scrollWidth > r.clientWidth + 1, inside: box.right <= panel.right + 1};
+})"""
+
+
+def _assert_readouts_whole(demo) -> None:
+    """Every slider's value is shown in full: a lecturer reads it from the back of the room."""
+    readouts = demo.evaluate(_READOUTS_JS)
+    assert readouts, "the demo has no slider readouts"
+    cut = [r for r in readouts if r["overflows"] or not r["inside"] or not r["text"].strip()]
+    assert not cut, f"readouts cut off: {cut}"
 
 
 def _shut_down_kernels(lab: str) -> None:
