@@ -21,7 +21,8 @@ class Demo(widgets.HBox):
         self.draw = draw
         self.controls = controls
         self.figure = None
-        self.image = widgets.Image(format="png")
+        # the picture shrinks (keeping its aspect) to the room the controls leave, never overflowing the cell
+        self.image = widgets.Image(format="png", layout=widgets.Layout(flex="1 1 auto", min_width="0", height="auto"))
         self.image.add_class("aelib-picture")
         heading = widgets.HTML(f"<b>{title}</b>")
         # flex "0 0 auto": the picture beside the controls never squeezes them, so readouts stay whole

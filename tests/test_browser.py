@@ -104,12 +104,22 @@ _READOUTS_JS = """demo => [...demo.querySelectorAll('.widget-readout')].map(r =>
 })"""
 
 
+_PICTURE_JS = """demo => {
+    const cell = demo.closest('.jp-OutputArea-output').getBoundingClientRect();
+    const picture = demo.querySelector('img').getBoundingClientRect();
+    return {picture_right: picture.right, cell_right: cell.right};
+}"""
+
+
 def _assert_readouts_whole(demo) -> None:
-    """Every slider's value is shown in full: a lecturer reads it from the back of the room."""
+    """Every slider's value is shown in full (a lecturer reads it from the back of the room), and the
+    picture beside the controls fits in the cell's output area."""
     readouts = demo.evaluate(_READOUTS_JS)
     assert readouts, "the demo has no slider readouts"
     cut = [r for r in readouts if r["overflows"] or not r["inside"] or not r["text"].strip()]
     assert not cut, f"readouts cut off: {cut}"
+    edges = demo.evaluate(_PICTURE_JS)
+    assert edges["picture_right"] <= edges["cell_right"] + 1, f"the picture runs past the cell: {edges}"
 
 
 def _shut_down_kernels(lab: str) -> None:
