@@ -86,11 +86,11 @@ def test_demo_in_jupyterlab(browser, lab, lesson):
     page.wait_for_selector("text=| Idle", timeout=900_000)
     before = _picture(demo)
     (ARTIFACTS / f"demo-{lesson}.png").write_bytes(_demo_png(demo))
-    _assert_readouts_whole(demo)
+    _assert_demo_fits(demo)
     move_slider(page, demo)
     _wait_for_change(demo, before)
     (ARTIFACTS / f"demo-{lesson}-moved.png").write_bytes(_demo_png(demo))
-    _assert_readouts_whole(demo)
+    _assert_demo_fits(demo)
     assert errors == [], f"page errors: {errors}"
     page.close()
     _shut_down_kernels(lab)
@@ -111,7 +111,7 @@ _PICTURE_JS = """demo => {
 }"""
 
 
-def _assert_readouts_whole(demo) -> None:
+def _assert_demo_fits(demo) -> None:
     """Every slider's value is shown in full (a lecturer reads it from the back of the room), and the
     picture beside the controls fits in the cell's output area."""
     readouts = demo.evaluate(_READOUTS_JS)
