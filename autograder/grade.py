@@ -227,7 +227,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
     os.replace(partial, path)
 
 
-def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_timeout: int = 60,
+def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_timeout: int = 300,
           notebook_timeout: float = 600, memory_mb: int = 4096, db_url: str | None = None,
           sandbox: bool = True, device: str = "cpu") -> list[Row]:
     """Grade every ``*.ipynb`` in ``submissions`` for ``lesson``; write ``out/grades.csv`` and feedback.

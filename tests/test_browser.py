@@ -96,30 +96,27 @@ def test_demo_in_jupyterlab(browser, lab, lesson):
     _shut_down_kernels(lab)
 
 
-# For each slider readout: its text, whether the text overflows its box, and whether the box
-# ends inside the controls' panel (not under the picture beside it).
-_READOUTS_JS = """demo => [...demo.querySelectorAll('.widget-readout')].map(r => {
-    const panel = r.closest('.widget-vbox').getBoundingClientRect(), box = r.getBoundingClientRect();
-    return {text: r.textContent, overflows: r.scrollWidth > r.clientWidth + 1, inside: box.right <= panel.right + 1};
-})"""
-
-
-_PICTURE_JS = """demo => {
+# The demo's layout as the browser drew it. For each slider readout: its text, whether the text
+# overflows its box, and whether the box ends inside the controls' panel (not under the picture
+# beside it); and the right edges of the picture and of the cell's output area.
+_LAYOUT_JS = """demo => {
+    const readouts = [...demo.querySelectorAll('.widget-readout')].map(r => {
+        const panel = r.closest('.widget-vbox').getBoundingClientRect(), box = r.getBoundingClientRect();
+        return {text: r.textContent, overflows: r.scrollWidth > r.clientWidth + 1, inside: box.right <= panel.right + 1};
+    });
     const cell = demo.closest('.jp-OutputArea-output').getBoundingClientRect();
-    const picture = demo.querySelector('img').getBoundingClientRect();
-    return {picture_right: picture.right, cell_right: cell.right};
+    return {readouts, picture_right: demo.querySelector('img').getBoundingClientRect().right, cell_right: cell.right};
 }"""
 
 
 def _assert_demo_fits(demo) -> None:
     """Every slider's value is shown in full (a lecturer reads it from the back of the room), and the
     picture beside the controls fits in the cell's output area."""
-    readouts = demo.evaluate(_READOUTS_JS)
-    assert readouts, "the demo has no slider readouts"
-    cut = [r for r in readouts if r["overflows"] or not r["inside"] or not r["text"].strip()]
+    layout = demo.evaluate(_LAYOUT_JS)
+    assert layout["readouts"], "the demo has no slider readouts"
+    cut = [r for r in layout["readouts"] if r["overflows"] or not r["inside"] or not r["text"].strip()]
     assert not cut, f"readouts cut off: {cut}"
-    edges = demo.evaluate(_PICTURE_JS)
-    assert edges["picture_right"] <= edges["cell_right"] + 1, f"the picture runs past the cell: {edges}"
+    assert layout["picture_right"] <= layout["cell_right"] + 1, f"the picture runs past the cell: {layout}"
 
 
 def _shut_down_kernels(lab: str) -> None:
