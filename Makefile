@@ -19,8 +19,10 @@ $(VENV)/installed: pyproject.toml
 demo: $(VENV)/installed  ## build the student release and grade a demo class end to end
 	$(PY) -m autograder demo --out demo-out
 
+# Two test processes: while one waits (nbgrader starting, a browser drawing) or trains on one core,
+# the other uses the second. Each grading test still runs its own two grading workers.
 test: $(VENV)/installed  ## the whole test suite
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 lab: $(VENV)/installed  ## JupyterLab on the student notebooks
 	$(VENV)/bin/jupyter lab lessons/
