@@ -17,10 +17,10 @@ from tests.classes.adversarial import SLEEP_MARKER, attackers, kernel_state_pois
 from tests.notebooks import REPO
 
 LESSONS = ["01-copy-through", "06-convolutional"]  # the runaways only in the first (each costs a time limit)
-# In the second lesson (a convolutional model crosses) only the attacks on a verdict: the rest attack the
-# pipeline, the same whatever the lesson, and each costs a whole run of the notebook.
-VERDICT_ATTACKS = {"patches-comparisons", "shadows-names", "forges-messages", "rewrites-its-caller", "returns-a-liar",
-                   "replaces-the-answerer"}
+# In the second lesson (a convolutional model crosses to the judge) only the attacks that go through what
+# crosses: the answer itself, and the torch it is built with. The rest attack the pipeline, the same
+# whatever the lesson, and each costs a whole run of the notebook.
+VERDICT_ATTACKS = {"patches-comparisons", "returns-a-liar", "replaces-the-answerer"}
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"no sandbox here: {unavailable()}")
 
 

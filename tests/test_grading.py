@@ -46,13 +46,13 @@ def test_a_class_gets_the_expected_grades(lesson, tmp_path):
         if page.exists():
             html = page.read_text()
             assert "HIDDEN TESTS" not in html and "hidden tests ran here" in html.lower(), student.name
-    if lesson == SERIAL_TOO:  # three of the class again, one after another on one worker: the same rows
+    if lesson == SERIAL_TOO:  # two of the class again (blank, partly wrong), one after another on one worker: the same rows
         few = tmp_path / "few"
         few.mkdir()
-        for student in students[:3]:
+        for student in students[1:3]:
             student.write(lesson, few)
         grade(lesson, few, tmp_path / "serial", workers=1)
-        assert _read_csv(tmp_path / "serial" / "grades.csv") == {s.name: table[s.name] for s in students[:3]}
+        assert _read_csv(tmp_path / "serial" / "grades.csv") == {s.name: table[s.name] for s in students[1:3]}
 
 
 def _check_the_blank_release(lesson, students, out):
