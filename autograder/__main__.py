@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.course import CourseError
+from autograder.course import DEFAULT_CELL_TIMEOUT, CourseError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,7 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     grd.add_argument("submissions", type=Path, help="folder of <student>.ipynb files, as a learning platform exports them")
     grd.add_argument("--out", type=Path, required=True, help="output folder: grades.csv, feedback/, nbgrader/ (the gradebook)")
     grd.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
-    grd.add_argument("--timeout", type=int, default=300, help="seconds a cell may run before it is interrupted (default 300)")
+    grd.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
+                     help=f"seconds a cell may run before it is interrupted (default {DEFAULT_CELL_TIMEOUT})")
     grd.add_argument("--notebook-timeout", type=float, default=600, help="seconds a whole submission may take (default 600)")
     grd.add_argument("--memory", type=int, default=4096, help="memory cap of the grading kernel in MiB (default 4096)")
     grd.add_argument("--db", default=None, help="gradebook SQLAlchemy URL (default: SQLite in OUT/nbgrader)")

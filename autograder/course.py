@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
 GRADER_KERNEL = "aelib-grader"
+# Seconds a cell may run: a test cell may train a model twice, which on a core shared with other
+# workers can take minutes (the CLI's --timeout).
+DEFAULT_CELL_TIMEOUT = 300
 
 
 class CourseError(Exception):
@@ -135,3 +138,4 @@ def run_nbgrader(root: Path, *args: str, timeout: float | None = None, jupyter_p
         process.communicate()
         raise
     return subprocess.CompletedProcess(process.args, process.returncode, output, None)
+

@@ -29,7 +29,8 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.course import SOLUTIONS, CourseError, require_lesson, run_nbgrader, write_config, write_kernel
+from autograder.course import (DEFAULT_CELL_TIMEOUT, SOLUTIONS, CourseError, require_lesson, run_nbgrader, write_config,
+                              write_kernel)
 from autograder.inspect_submission import inspect
 from autograder.sandbox import unavailable as sandbox_unavailable
 from autograder.worker import Autograded, AutogradeWorker
@@ -227,7 +228,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
     os.replace(partial, path)
 
 
-def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_timeout: int = 300,
+def grade(lesson: str, submissions: Path, out: Path, *, workers: int = 1, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
           notebook_timeout: float = 600, memory_mb: int = 4096, db_url: str | None = None,
           sandbox: bool = True, device: str = "cpu") -> list[Row]:
     """Grade every ``*.ipynb`` in ``submissions`` for ``lesson``; write ``out/grades.csv`` and feedback.

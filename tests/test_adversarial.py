@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from autograder import grade as grade_module
+from autograder.course import DEFAULT_CELL_TIMEOUT
 from autograder.grade import grade
 from autograder.preprocessors import HIDDEN_BEGIN, OUTPUT_BYTES
 from autograder.sandbox import unavailable
@@ -81,8 +82,9 @@ def test_attacks_and_runaways_get_exactly_their_grades(lesson, listener, tmp_pat
     for student in students:
         student.write(lesson, folder)
     out = tmp_path / "out"
-    # the runaways (in the first lesson only) are stopped by a short cell limit; 01's cells take seconds
-    grade(lesson, folder, out, workers=2, **({"cell_timeout": 60} if lesson == LESSONS[0] else {}))
+    # The runaways (in the first lesson only) are stopped by a short cell limit: 01's cells take seconds.
+    cell_limit = 60 if lesson == LESSONS[0] else DEFAULT_CELL_TIMEOUT
+    grade(lesson, folder, out, workers=2, cell_timeout=cell_limit)
 
     assert _table(out) == {s.name: (float(s.score), s.status) for s in students}
     assert calls == [], "a submission reached the network"
