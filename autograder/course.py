@@ -138,4 +138,3 @@ def run_nbgrader(root: Path, *args: str, timeout: float | None = None, jupyter_p
         process.communicate()
         raise
     return subprocess.CompletedProcess(process.args, process.returncode, output, None)
-
